@@ -1,0 +1,80 @@
+//! The application record as the use case sees it, independent of how it is stored.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+use crate::ids::{AppId, OrgId, ProjectId};
+
+pub const TYPE_OIDC: &str = "OIDC";
+pub const STATE_REMOVED: &str = "REMOVED";
+/// The auth methods that use a client secret; every other one (NONE, PRIVATE_KEY_JWT)
+/// is refused with COMMAND-GDrg2, as ZITADEL does.
+pub const SECRET_AUTH_METHODS: [&str; 2] = ["BASIC", "POST"];
+
+/// Which app: the org that owns it, its project, its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppKey {
+    pub org: OrgId,
+    pub project: ProjectId,
+    pub app: AppId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    pub key: AppKey,
+    /// OIDC, API or SAML.
+    pub app_type: String,
+    /// ACTIVE, INACTIVE or REMOVED.
+    pub state: String,
+    /// BASIC, POST, NONE or PRIVATE_KEY_JWT.
+    pub auth_method: String,
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub sequence: u64,
+    pub creation_date: OffsetDateTime,
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<OffsetDateTime>,
+    pub rotation_secret_arn: Option<String>,
+}
+
+impl App {
+    pub fn is_removed(&self) -> bool {
+        self.state == STATE_REMOVED
+    }
+
+    pub fn is_oidc(&self) -> bool {
+        self.app_type == TYPE_OIDC
+    }
+
+    pub fn uses_secret(&self) -> bool {
+        SECRET_AUTH_METHODS.contains(&self.auth_method.as_str())
+    }
+}
+
+/// RFC 3339 in UTC with `Z` and six fractional digits, as ZITADEL writes timestamps.
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    let format = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("a UTC date between years 0 and 9999 always formats")
+}
+
+/// Parses any RFC 3339 timestamp.
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_with_six_fraction_digits() {
+        let at = parse_timestamp("2026-11-27T13:00:00.123+01:00").unwrap();
+        assert_eq!(format_timestamp(at), "2026-11-27T12:00:00.123000Z");
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+}

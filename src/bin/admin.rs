@@ -1,0 +1,108 @@
+//! Creates the table, apps and memberships in any table, local or on AWS: this function
+//! only changes secrets, so something else must create what it changes.
+//! Region, credentials and endpoint come from the usual AWS environment.
+
+use clap::{Parser, Subcommand};
+use oidc_client_secret::app::AppKey;
+use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
+use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
+use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp, client_from_env};
+
+#[derive(Parser)]
+#[command(about = "Create the table, OIDC apps and memberships that regenerate-secret works on")]
+struct Args {
+    /// The DynamoDB table.
+    #[arg(long, env = "TABLE_NAME")]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table (pk/sk, on demand) unless it exists.
+    CreateTable,
+    /// Create an app unless it exists (an existing app is left as it is).
+    App {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long = "type", default_value = "OIDC", value_parser = ["OIDC", "API", "SAML"])]
+        app_type: String,
+        #[arg(long, default_value = "BASIC", value_parser = ["BASIC", "POST", "NONE", "PRIVATE_KEY_JWT"])]
+        auth_method: String,
+        #[arg(long, default_value = "ACTIVE", value_parser = ["ACTIVE", "INACTIVE", "REMOVED"])]
+        state: String,
+        /// The Secrets Manager secret allowed to rotate this app.
+        #[arg(long)]
+        rotation_secret_arn: Option<String>,
+    },
+    /// Give a user permissions in an org, or in one project of it.
+    Member {
+        #[arg(long)]
+        org: String,
+        /// Limit the membership to this project.
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long)]
+        user: String,
+        #[arg(long = "permission", default_values_t = [APP_WRITE_PERMISSION.to_owned()])]
+        permissions: Vec<String>,
+    },
+    /// Create the table and the demo org, project, app and member that `make run` uses.
+    Demo,
+}
+
+fn parsed<T>(result: Result<T, oidc_client_secret::error::Error>) -> T {
+    result.unwrap_or_else(|error| {
+        eprintln!("{error}");
+        std::process::exit(2)
+    })
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let store = DynamoStore::new(client_from_env().await, args.table);
+    match args.command {
+        Command::CreateTable => {
+            let created = store.create_table().await?;
+            println!("table {}: {}", store.table(), if created { "created" } else { "exists" });
+        }
+        Command::App { org, project, app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
+            let key = AppKey {
+                org: parsed(OrgId::parse(&org, "--org")),
+                project: parsed(ProjectId::parse(&project)),
+                app: parsed(AppId::parse(&app)),
+            };
+            let new = NewApp { key, client_id, app_type, state, auth_method, rotation_secret_arn };
+            let created = store.put_app(&new).await?;
+            println!("app {org}/{project}/{}: {}", new.key.app, if created { "created" } else { "exists" });
+        }
+        Command::Member { org, project, user, permissions } => {
+            let org = parsed(OrgId::parse(&org, "--org"));
+            let project = project.map(|p| parsed(ProjectId::parse(&p)));
+            let user = parsed(UserId::parse(&user, "--user"));
+            store.grant(&org, project.as_ref(), &user, &permissions).await?;
+            println!("member {user} of {org}{}: {}", project.map(|p| format!("/{p}")).unwrap_or_default(), permissions.join(","));
+        }
+        Command::Demo => {
+            store.create_table().await?;
+            let key = AppKey {
+                org: parsed(OrgId::parse("demo-org", "org")),
+                project: parsed(ProjectId::parse("demo-project")),
+                app: parsed(AppId::parse("demo-app")),
+            };
+            store.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await?;
+            let user = parsed(UserId::parse("demo-user", "user"));
+            store.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await?;
+            println!("demo data in {}: org demo-org, project demo-project, app demo-app, member demo-user", store.table());
+        }
+    }
+    Ok(())
+}

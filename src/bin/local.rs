@@ -1,0 +1,95 @@
+//! Serves the operation on 127.0.0.1 through the same handler as the Lambda, so that
+//! `curl` works with no AWS account. The caller's identity comes from the command line,
+//! as if an HTTP API JWT authorizer had set it; nothing in a request can change it.
+//! Never deployed.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use clap::Parser;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription, ApiGatewayV2httpRequestContext,
+};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use oidc_client_secret::config::Config;
+use oidc_client_secret::http::{MAX_BODY_BYTES, Service};
+use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(about = "Serve the regenerate-secret operation on 127.0.0.1 against DynamoDB (Local)")]
+struct Args {
+    /// The caller's user id, as the authorizer's USER_CLAIM would carry it.
+    #[arg(long, default_value = "demo-user")]
+    user: String,
+    /// The caller's home organization, as the authorizer's ORG_CLAIM would carry it.
+    #[arg(long, default_value = "demo-org")]
+    org: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    lambda_http::tracing::init_default_subscriber();
+    let args = Args::parse();
+    let config = Config::from_env_or_exit();
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = HashMap::from([(config.claims.user.clone(), args.user), (config.claims.org.clone(), args.org)]);
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    let service = Arc::new(Service::new(DynamoStore::new(client_from_env().await, &config.table_name), &config));
+
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let (service, authorizer) = (service.clone(), authorizer.clone());
+        tokio::spawn(async move {
+            let serve = hyper::service::service_fn(move |request| {
+                let (service, authorizer) = (service.clone(), authorizer.clone());
+                async move {
+                    let request = into_lambda_request(request, authorizer).await;
+                    Ok::<_, std::convert::Infallible>(service.handle(request).await.map(body_bytes))
+                }
+            });
+            if let Err(error) = http1::Builder::new().serve_connection(TokioIo::new(stream), serve).await {
+                tracing::debug!(%error, "connection closed");
+            }
+        });
+    }
+}
+
+/// The request as API Gateway's HTTP API would hand it over, with the command line's
+/// identity as JWT claims. The body is read up to one byte past the handler's limit,
+/// which is enough for the handler to refuse it.
+async fn into_lambda_request(request: hyper::Request<Incoming>, authorizer: ApiGatewayRequestAuthorizer) -> lambda_http::Request {
+    let (parts, mut incoming) = request.into_parts();
+    let mut body = Vec::new();
+    while body.len() <= MAX_BODY_BYTES {
+        match incoming.frame().await {
+            Some(Ok(frame)) => body.extend_from_slice(frame.data_ref().map_or(&[][..], |d| d)),
+            _ => break,
+        }
+    }
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    context.http.method = parts.method.clone();
+    context.http.path = Some(parts.uri.path().to_owned());
+    context.http.source_ip = Some("127.0.0.1".into());
+    let path = parts.uri.path().to_owned();
+    let body = if body.is_empty() { Body::Empty } else { Body::Binary(body) };
+    lambda_http::Request::from_parts(parts, body)
+        .with_raw_http_path(path)
+        .with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+fn body_bytes(body: Body) -> http_body_util::Full<bytes::Bytes> {
+    http_body_util::Full::new(bytes::Bytes::copy_from_slice(body.as_ref()))
+}

@@ -1,0 +1,158 @@
+//! The client secret: generated from the OS CSPRNG, stored only as a bcrypt hash,
+//! verified against the current hash or, during a grace period, the previous one.
+//! Pure: no I/O besides the OS random source.
+
+use std::fmt;
+
+use rand::RngExt;
+use rand::distr::Alphanumeric;
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::error::Error;
+
+pub const DEFAULT_LENGTH: usize = 64;
+pub const MIN_LENGTH: usize = 32;
+/// bcrypt reads at most 72 bytes: a longer secret would not be fully verified.
+pub const MAX_LENGTH: usize = 72;
+pub const DEFAULT_COST: u32 = 4;
+pub const MIN_COST: u32 = 4;
+pub const MAX_COST: u32 = 16;
+
+/// A plaintext secret. It has no `Display`, and its `Debug` hides the value, so it
+/// cannot reach a log or an error by accident: the only way out is [`ClientSecret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Draws `length` characters from `A-Z a-z 0-9` straight from the OS CSPRNG.
+    /// `Alphanumeric` rejects out-of-range draws, so there is no modulo bias.
+    pub fn generate(length: usize) -> Self {
+        let value = UnwrapErr(SysRng)
+            .sample_iter(Alphanumeric)
+            .take(length)
+            .map(char::from)
+            .collect();
+        Self(value)
+    }
+
+    /// Wraps a secret that already exists (one read back from Secrets Manager).
+    pub fn from_existing(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The bcrypt hash in modular-crypt form (`$2b$<cost>$...`) that ZITADEL can verify.
+    pub fn hash(&self, cost: u32) -> Result<String, Error> {
+        bcrypt::hash(&self.0, cost).map_err(|e| Error::Internal(format!("bcrypt: {e}")))
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+fn matches_hash(candidate: &str, hash: &str) -> bool {
+    bcrypt::verify(candidate, hash).unwrap_or(false)
+}
+
+/// Whether `candidate` is the app's secret at `now`: the current hash, or the previous
+/// hash while its grace period (`previousSecretExpiresAt`) has not run out.
+pub fn verify_client_secret(app: &App, candidate: &str, now: OffsetDateTime) -> bool {
+    if app.secret_hash.as_deref().is_some_and(|h| matches_hash(candidate, h)) {
+        return true;
+    }
+    match (&app.previous_secret_hash, app.previous_secret_expires_at) {
+        (Some(hash), Some(expires)) if now < expires => matches_hash(candidate, hash),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{AppKey, parse_timestamp};
+    use crate::ids::{AppId, OrgId, ProjectId};
+
+    fn app(secret_hash: Option<String>) -> App {
+        App {
+            key: AppKey {
+                org: OrgId::parse("org", "org").unwrap(),
+                project: ProjectId::parse("p").unwrap(),
+                app: AppId::parse("a").unwrap(),
+            },
+            app_type: "OIDC".into(),
+            state: "ACTIVE".into(),
+            auth_method: "BASIC".into(),
+            client_id: "c".into(),
+            secret_hash,
+            sequence: 1,
+            creation_date: parse_timestamp("2026-01-01T00:00:00Z").unwrap(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            rotation_secret_arn: None,
+        }
+    }
+
+    #[test]
+    fn generated_secrets_are_alphanumeric_of_the_asked_length() {
+        let a = ClientSecret::generate(64);
+        let b = ClientSecret::generate(72);
+        assert_eq!(a.expose().len(), 64);
+        assert_eq!(b.expose().len(), 72);
+        assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a.expose(), &b.expose()[..64]);
+    }
+
+    #[test]
+    fn every_alphanumeric_character_is_drawn() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            seen.extend(ClientSecret::generate(64).expose().chars());
+        }
+        assert_eq!(seen.len(), 62, "4096 draws should cover all 62 characters");
+    }
+
+    #[test]
+    fn debug_hides_the_value() {
+        let s = ClientSecret::generate(64);
+        assert!(!format!("{s:?}").contains(s.expose()));
+    }
+
+    #[test]
+    fn hash_is_modular_crypt_bcrypt_at_the_cost_asked() {
+        let s = ClientSecret::generate(64);
+        let hash = s.hash(4).unwrap();
+        assert!(hash.starts_with("$2b$04$"), "{hash}");
+        assert!(matches_hash(s.expose(), &hash));
+        assert!(!matches_hash("wrong", &hash));
+    }
+
+    #[test]
+    fn previous_secret_verifies_only_before_its_expiry() {
+        let old = ClientSecret::generate(64);
+        let new = ClientSecret::generate(64);
+        let mut app = app(Some(new.hash(4).unwrap()));
+        app.previous_secret_hash = Some(old.hash(4).unwrap());
+        let expiry = parse_timestamp("2026-01-01T00:05:00Z").unwrap();
+        app.previous_secret_expires_at = Some(expiry);
+        let before = expiry - time::Duration::seconds(1);
+        assert!(verify_client_secret(&app, new.expose(), before));
+        assert!(verify_client_secret(&app, old.expose(), before));
+        assert!(!verify_client_secret(&app, old.expose(), expiry));
+        assert!(verify_client_secret(&app, new.expose(), expiry));
+        assert!(!verify_client_secret(&app, "nope", before));
+    }
+
+    #[test]
+    fn app_without_hash_verifies_nothing() {
+        assert!(!verify_client_secret(&app(None), "", OffsetDateTime::now_utc()));
+    }
+}
