@@ -54,12 +54,8 @@ impl App {
 
 /// RFC 3339 in UTC with `Z` and six fractional digits, as ZITADEL writes timestamps.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .expect("a UTC date between years 0 and 9999 always formats")
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    at.to_offset(time::UtcOffset::UTC).format(&format).expect("a UTC date between years 0 and 9999 always formats")
 }
 
 /// Parses any RFC 3339 timestamp.

@@ -125,10 +125,25 @@ mod tests {
 
     #[test]
     fn values_are_read_and_bounded() {
-        let c = config(&[("TABLE_NAME", "oidc"), ("SECRET_LENGTH", "72"), ("SECRET_HASH_COST", "10"), ("SECRET_GRACE_SECONDS", "300"), ("USER_CLAIM", "uid")]).unwrap();
+        let c = config(&[
+            ("TABLE_NAME", "oidc"),
+            ("SECRET_LENGTH", "72"),
+            ("SECRET_HASH_COST", "10"),
+            ("SECRET_GRACE_SECONDS", "300"),
+            ("USER_CLAIM", "uid"),
+        ])
+        .unwrap();
         assert_eq!(c.secret, SecretSettings { length: 72, hash_cost: 10, grace: Duration::from_secs(300) });
         assert_eq!(c.claims.user, "uid");
-        for (name, bad) in [("SECRET_LENGTH", "31"), ("SECRET_LENGTH", "73"), ("SECRET_HASH_COST", "3"), ("SECRET_HASH_COST", "17"), ("SECRET_GRACE_SECONDS", "-1"), ("SECRET_GRACE_SECONDS", "ten"), ("ORG_CLAIM", " ")] {
+        for (name, bad) in [
+            ("SECRET_LENGTH", "31"),
+            ("SECRET_LENGTH", "73"),
+            ("SECRET_HASH_COST", "3"),
+            ("SECRET_HASH_COST", "17"),
+            ("SECRET_GRACE_SECONDS", "-1"),
+            ("SECRET_GRACE_SECONDS", "ten"),
+            ("ORG_CLAIM", " "),
+        ] {
             let err = config(&[("TABLE_NAME", "oidc"), (name, bad)]).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }

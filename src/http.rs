@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service as _, service_fn};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use serde::de::IgnoredAny;
@@ -98,6 +99,39 @@ impl<S: Store> Service<S> {
     }
 }
 
+/// Serves `service` through the Lambda Runtime API until the runtime stops.
+pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error> {
+    let service = &service;
+    let handler =
+        service_fn(move |request| async move { Ok::<_, std::convert::Infallible>(service.handle(request).await) });
+    let mut adapter = Adapter::from(handler);
+    lambda_http::lambda_runtime::run(service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
+        keep_repeated_headers(&mut event.payload);
+        adapter.call(event)
+    }))
+    .await
+}
+
+/// The request an event stands for, as the Lambda runtime builds it.
+pub fn request_from_event(mut event: LambdaRequest) -> Request {
+    keep_repeated_headers(&mut event);
+    event.into()
+}
+
+/// `lambda_http` lays a REST API's or ALB's `headers` (the last value of each name) over
+/// `multiValueHeaders` (every value), which would hide a repeated `x-zitadel-orgid`.
+/// Dropping the single values that the multi-value map also holds lets every value through.
+fn keep_repeated_headers(event: &mut LambdaRequest) {
+    let (single, multi) = match event {
+        LambdaRequest::ApiGatewayV1(e) => (&mut e.headers, &e.multi_value_headers),
+        LambdaRequest::Alb(e) => (&mut e.headers, &e.multi_value_headers),
+        _ => return,
+    };
+    for name in multi.keys() {
+        single.remove(name);
+    }
+}
+
 struct Parsed {
     key: AppKey,
     caller: identity::Caller,
@@ -119,9 +153,9 @@ fn request_id(request: &Request) -> String {
 /// The raw project and app ids, from `pathParameters` or else from the raw path
 /// (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded.
 fn route(request: &Request) -> Result<(String, String), Error> {
-    let from_parameters = request.path_parameters_ref().and_then(|params| {
-        Some((params.first("projectId")?.to_owned(), params.first("appId")?.to_owned()))
-    });
+    let from_parameters = request
+        .path_parameters_ref()
+        .and_then(|params| Some((params.first("projectId")?.to_owned(), params.first("appId")?.to_owned())));
     let ids = match from_parameters {
         Some(ids) => ids,
         None => {
@@ -185,7 +219,8 @@ fn check_body(body: &Body) -> Result<(), Error> {
 }
 
 fn respond(status: u16, body: &impl Serialize) -> Response<Body> {
-    let json = serde_json::to_string(body).unwrap_or_else(|_| r#"{"code":13,"message":"Internal error (INTERNAL)","details":[]}"#.into());
+    let json = serde_json::to_string(body)
+        .unwrap_or_else(|_| r#"{"code":13,"message":"Internal error (INTERNAL)","details":[]}"#.into());
     let mut response = Response::new(Body::Text(json));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
@@ -244,13 +279,16 @@ mod tests {
 
     #[test]
     fn raw_path_matches_and_decodes() {
-        let (p, a) = match_path("/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret").unwrap().unwrap();
+        let (p, a) = match_path("/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret")
+            .unwrap()
+            .unwrap();
         assert_eq!((p.as_str(), a.as_str()), ("p-x", "a@b"));
         assert!(match_path("/management/v1/projects/p/apps/a/oidc_config").is_none());
         assert!(match_path("/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x").is_none());
         assert!(match_path("/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret").is_none());
         assert!(match_path("/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret").unwrap().is_err());
-        let (p, _) = match_path("/management/v1/projects//apps/a/oidc_config/_generate_client_secret").unwrap().unwrap();
+        let (p, _) =
+            match_path("/management/v1/projects//apps/a/oidc_config/_generate_client_secret").unwrap().unwrap();
         assert_eq!(p, "");
     }
 

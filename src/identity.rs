@@ -52,10 +52,9 @@ fn raw_claims(context: &RequestContext, names: &ClaimNames) -> (Option<String>, 
         RequestContext::ApiGatewayV1(ctx) => {
             let fields = &ctx.authorizer.fields;
             match fields.get("claims") {
-                Some(Value::Object(claims)) => (
-                    claims.get(&names.user).and_then(text),
-                    claims.get(&names.org).and_then(text),
-                ),
+                Some(Value::Object(claims)) => {
+                    (claims.get(&names.user).and_then(text), claims.get(&names.org).and_then(text))
+                }
                 _ => (
                     from_fields(fields, &names.user).or_else(|| from_fields(fields, "principalId")),
                     from_fields(fields, &names.org),

@@ -119,7 +119,9 @@ mod tests {
             assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("projectId")), "{bad}: {err:?}");
         }
         assert_eq!(AppId::parse("").unwrap_err(), Error::IdMissing);
-        assert!(matches!(OrgId::parse("", "x-zitadel-orgid"), Err(Error::InvalidArgument(m)) if m.contains("x-zitadel-orgid")));
+        assert!(
+            matches!(OrgId::parse("", "x-zitadel-orgid"), Err(Error::InvalidArgument(m)) if m.contains("x-zitadel-orgid"))
+        );
         for bad in ["", "a#b", "a b", "tab\t", &"u".repeat(256)] {
             assert!(UserId::parse(bad, "sub").is_err(), "{bad}");
         }

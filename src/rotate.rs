@@ -226,10 +226,10 @@ fn check<'a>(request: &'a Request, snapshot: &'a Snapshot) -> Result<(&'a App, G
         Some(app) if !app.is_removed() => app,
         _ => return Err(Error::AppNotFound),
     };
-    if let Guard::RotationSecret { arn } = guard {
-        if app.rotation_secret_arn.as_deref() != Some(arn) {
-            return Err(Error::PermissionDenied);
-        }
+    if let Guard::RotationSecret { arn } = guard
+        && app.rotation_secret_arn.as_deref() != Some(arn)
+    {
+        return Err(Error::PermissionDenied);
     }
     if !app.is_oidc() {
         return Err(Error::NotOidc);

@@ -30,11 +30,7 @@ impl ClientSecret {
     /// Draws `length` characters from `A-Z a-z 0-9` straight from the OS CSPRNG.
     /// `Alphanumeric` rejects out-of-range draws, so there is no modulo bias.
     pub fn generate(length: usize) -> Self {
-        let value = UnwrapErr(SysRng)
-            .sample_iter(Alphanumeric)
-            .take(length)
-            .map(char::from)
-            .collect();
+        let value = UnwrapErr(SysRng).sample_iter(Alphanumeric).take(length).map(char::from).collect();
         Self(value)
     }
 

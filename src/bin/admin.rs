@@ -89,7 +89,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let project = project.map(|p| parsed(ProjectId::parse(&p)));
             let user = parsed(UserId::parse(&user, "--user"));
             store.grant(&org, project.as_ref(), &user, &permissions).await?;
-            println!("member {user} of {org}{}: {}", project.map(|p| format!("/{p}")).unwrap_or_default(), permissions.join(","));
+            println!(
+                "member {user} of {org}{}: {}",
+                project.map(|p| format!("/{p}")).unwrap_or_default(),
+                permissions.join(",")
+            );
         }
         Command::Demo => {
             store.create_table().await?;
@@ -101,7 +105,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             store.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await?;
             let user = parsed(UserId::parse("demo-user", "user"));
             store.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await?;
-            println!("demo data in {}: org demo-org, project demo-project, app demo-app, member demo-user", store.table());
+            println!(
+                "demo data in {}: org demo-org, project demo-project, app demo-app, member demo-user",
+                store.table()
+            );
         }
     }
     Ok(())

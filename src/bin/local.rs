@@ -69,7 +69,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The request as API Gateway's HTTP API would hand it over, with the command line's
 /// identity as JWT claims. The body is read up to one byte past the handler's limit,
 /// which is enough for the handler to refuse it.
-async fn into_lambda_request(request: hyper::Request<Incoming>, authorizer: ApiGatewayRequestAuthorizer) -> lambda_http::Request {
+async fn into_lambda_request(
+    request: hyper::Request<Incoming>,
+    authorizer: ApiGatewayRequestAuthorizer,
+) -> lambda_http::Request {
     let (parts, mut incoming) = request.into_parts();
     let mut body = Vec::new();
     while body.len() <= MAX_BODY_BYTES {

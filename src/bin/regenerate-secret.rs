@@ -1,16 +1,12 @@
 //! The HTTP function: API Gateway (or an ALB, or a function URL) -> `http::Service`.
 
-use std::convert::Infallible;
-
-use lambda_http::{run, service_fn};
 use oidc_client_secret::config::Config;
-use oidc_client_secret::http::Service;
+use oidc_client_secret::http::{Service, run};
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env_or_exit();
-    let service = &Service::new(DynamoStore::new(client_from_env().await, &config.table_name), &config);
-    run(service_fn(move |request| async move { Ok::<_, Infallible>(service.handle(request).await) })).await
+    run(Service::new(DynamoStore::new(client_from_env().await, &config.table_name), &config)).await
 }

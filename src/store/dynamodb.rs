@@ -157,9 +157,9 @@ fn timestamp_attr(item: &Key, name: &str) -> Result<Option<OffsetDateTime>, Erro
 fn app_from_item(key: &AppKey, item: &Key) -> Result<App, Error> {
     let sequence = match item.get("sequence") {
         None => 0,
-        Some(AttributeValue::N(v)) => v
-            .parse()
-            .map_err(|_| Error::Internal("app item sequence is not a uint64".into()))?,
+        Some(AttributeValue::N(v)) => {
+            v.parse().map_err(|_| Error::Internal("app item sequence is not a uint64".into()))?
+        }
         Some(_) => return Err(Error::Internal("app item sequence is not a number".into())),
     };
     Ok(App {
@@ -232,7 +232,9 @@ impl DynamoStore {
 
     /// Creates the table (pk/sk, on demand) unless it exists; true when it was created.
     pub async fn create_table(&self) -> Result<bool, Error> {
-        let attr = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
         let schema = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
         let result = self
             .client
@@ -329,7 +331,8 @@ impl DynamoStore {
 
     /// One consistent BatchGetItem of the given keys, asking again for unprocessed ones.
     async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Key>, Error> {
-        let mut pending = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_error)?;
+        let mut pending =
+            KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_error)?;
         let mut items = Vec::new();
         for _ in 0..MAX_UNPROCESSED_ROUNDS {
             let output = self
@@ -404,7 +407,8 @@ impl Store for DynamoStore {
                 .map_err(|e| CommitError::Store(build_error(e)))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
-        items.push(TransactWriteItem::builder().update(app_update(&self.table, c).map_err(CommitError::Store)?).build());
+        items
+            .push(TransactWriteItem::builder().update(app_update(&self.table, c).map_err(CommitError::Store)?).build());
         items.push(TransactWriteItem::builder().put(event_put(&self.table, c).map_err(CommitError::Store)?).build());
         let membership_checked = matches!(c.guard, Guard::Membership { .. });
         let result = self
@@ -418,9 +422,12 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) =>
+            {
                 let TransactWriteItemsError::TransactionCanceledException(cancel) = e.err() else { unreachable!() };
-                let codes: Vec<&str> = cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+                let codes: Vec<&str> =
+                    cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
                 Err(cancellation(&codes, membership_checked))
             }
             Err(e) => Err(CommitError::Store(sdk_error("TransactWriteItems", e))),
