@@ -161,13 +161,29 @@ fn route(request: &Request) -> Result<(String, String), Error> {
         None => {
             let raw = request.raw_http_path();
             let path = if raw.is_empty() { request.uri().path() } else { raw };
-            match_path(path).ok_or(Error::RouteNotFound)??
+            match_path(without_stage(request, path)).ok_or(Error::RouteNotFound)??
         }
     };
     if request.method() != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
     Ok(ids)
+}
+
+/// An HTTP API's `rawPath` starts with the stage name unless the stage is `$default`.
+fn without_stage<'a>(request: &Request, path: &'a str) -> &'a str {
+    let stage = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if stage != "$default" => path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
+    }
 }
 
 /// `None` when the path is not this route; an error when a segment is not UTF-8.

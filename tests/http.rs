@@ -110,6 +110,23 @@ async fn raw_path_routes_decode_percent_escapes_and_ignore_the_body_ids() {
 }
 
 #[tokio::test]
+async fn a_named_stage_prefix_on_the_raw_path_is_not_part_of_the_route() {
+    let f = fixture().await;
+    let mut event =
+        serde_json::to_value(http_v2_event(&Call::raw("POST", &format!("/prod{}", route(PROJECT, APP))))).unwrap();
+    event["requestContext"]["stage"] = json!("prod");
+    event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims(USER, ORG)}});
+    let answer = send(&f.service, request(event)).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let answer = send(
+        &f.service,
+        http_v2_jwt(&Call::raw("POST", &format!("/prod{}", route(PROJECT, APP))), Some(claims(USER, ORG))),
+    )
+    .await;
+    assert_eq!(answer.status, 404, "the $default stage has no prefix to strip");
+}
+
+#[tokio::test]
 async fn base64_bodies_are_decoded_before_the_body_rules() {
     let f = fixture().await;
     let mut call = Call::post(PROJECT, APP).body("eyJhIjoxfQ=="); // {"a":1}

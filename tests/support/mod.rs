@@ -266,6 +266,11 @@ pub fn request(event: Value) -> Request {
     oidc_client_secret::http::request_from_event(serde_json::from_value(event).expect("event deserializes"))
 }
 
+/// An HTTP API (v2) event without an authorizer, to adjust before use.
+pub fn http_v2_event(call: &Call) -> Value {
+    v2_event(call, Value::Null, &v2_route_key(call))
+}
+
 /// HTTP API (v2) with a JWT authorizer; `claims` `None` means a route without one.
 pub fn http_v2_jwt(call: &Call, claims: Option<Value>) -> Request {
     let authorizer = match claims {
