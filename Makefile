@@ -16,7 +16,12 @@ PORT ?= 8080
 TABLE ?= oidc-client-secret-local
 CARGO ?= cargo
 
-.PHONY: deps run stop-db test lint
+VENV := .tools/venv
+CARGO_LAMBDA_VERSION := 1.9.2
+EVENT ?= events/apigw-http-jwt.json
+LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE)
+
+.PHONY: deps tools cargo-lambda local-db run invoke stop-db test template-lint sam-build lint
 
 ## Installs what the commands need beyond the Rust toolchain: DynamoDB Local.
 deps: node_modules/.installed
@@ -26,24 +31,58 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-## Serves the API on 127.0.0.1:$(PORT) against DynamoDB Local with demo data.
-run: deps
-	$(CARGO) build --bin local --bin admin
+## Python tools, pinned in requirements-dev.txt: cfn-lint, SAM CLI, zig (arm64 linker), moto.
+tools: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## cargo-lambda (SAM's rust-cargolambda build method) and the arm64 standard library.
+cargo-lambda:
+	@cargo lambda --version 2>/dev/null | grep -qF $(CARGO_LAMBDA_VERSION) || \
+		$(CARGO) install cargo-lambda --locked --version $(CARGO_LAMBDA_VERSION)
+	rustup target add aarch64-unknown-linux-gnu
+
+## DynamoDB Local on $(LOCAL_DB_PORT) with the table and the demo data.
+local-db: deps
+	$(CARGO) build --bin admin
 	scripts/dynamodb-local.sh start $(LOCAL_DB_PORT) $(LOCAL_DIR)/dynamodb
-	AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE) target/debug/admin demo
+	$(LOCAL_ENV) target/debug/admin demo
+
+## Serves the API on 127.0.0.1:$(PORT) against DynamoDB Local with demo data.
+run: local-db
+	$(CARGO) build --bin local
 	@echo
 	@echo "Try it (as demo-user, member of demo-org):"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/management/v1/projects/demo-project/apps/demo-app/oidc_config/_generate_client_secret -H 'x-zitadel-orgid: demo-org'"
 	@echo "Stop with Ctrl-C; 'make stop-db' stops DynamoDB Local (data stays in $(LOCAL_DIR)/dynamodb)."
 	@echo
-	AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE) target/debug/local --port $(PORT)
+	$(LOCAL_ENV) target/debug/local --port $(PORT)
+
+## Runs the release binary on one event through a local Lambda Runtime API.
+invoke: local-db
+	$(CARGO) build --release --bin regenerate-secret --example invoke
+	$(LOCAL_ENV) target/release/examples/invoke $(EVENT) target/release/regenerate-secret
 
 stop-db:
 	scripts/dynamodb-local.sh stop $(LOCAL_DIR)/dynamodb
 
-## Runs every test against a fresh in-memory DynamoDB Local.
-test: deps
+## Lints the template, runs every test against a fresh in-memory DynamoDB Local (the
+## runtime-level ones on the release binaries), then builds the SAM artifacts.
+test: deps template-lint
+	$(CARGO) build --release --bins
 	scripts/dynamodb-local.sh exec -- $(CARGO) test --all-targets
+	$(MAKE) sam-build
+
+template-lint: tools
+	$(VENV)/bin/cfn-lint template.yaml
+
+## Builds every function of template.yaml for arm64 into .aws-sam/build, without Docker.
+sam-build: tools cargo-lambda
+	PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --beta-features
+	@ls -l .aws-sam/build/*/bootstrap
 
 lint:
 	$(CARGO) fmt --check

@@ -54,6 +54,9 @@ exec)
     launch "$port" "$log" -inMemory
     trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
     echo "dynamodb-local: in memory on port $port (pid $pid)" >&2
+    # DynamoDB Local ignores credentials, but the SDK needs some, and never the real ones.
+    export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+    unset AWS_SESSION_TOKEN AWS_PROFILE
     status=0
     AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port" "$@" || status=$?
     exit "$status"

@@ -1,0 +1,182 @@
+//! The release binary as Lambda runs it: started under a Lambda Runtime API on loopback,
+//! fed every file of `events/`, against DynamoDB Local. The whole response is asserted.
+
+#[path = "support/runtime_api.rs"]
+mod runtime_api;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
+use oidc_client_secret::secret::verify_client_secret;
+use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp};
+use runtime_api::{Function, Outcome, RuntimeApi};
+use serde_json::{Value, json};
+use support::*;
+use time::OffsetDateTime;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The release binary, built by `make test` before the tests run.
+pub fn release_binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("RELEASE_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release"));
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: build it with `cargo build --release` (make test does)", path.display());
+    path
+}
+
+/// A table with the demo data the files in `events/` refer to.
+async fn demo_table() -> DynamoStore {
+    let store = empty_table().await;
+    seed_app(&store, NewApp::oidc(key("demo-org", "demo-project", "demo-app"), "demo-app@demo-project")).await;
+    seed_member(&store, "demo-org", None, "demo-user", &[APP_WRITE_PERMISSION]).await;
+    store
+}
+
+fn function_env(table: &str) -> Vec<(&'static str, String)> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run with `make test`");
+    vec![
+        ("TABLE_NAME", table.to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+    ]
+}
+
+/// The HTTP status, a header and the body of a Lambda proxy response, whatever its kind.
+struct Proxied {
+    status: u64,
+    response: Value,
+    body: Value,
+}
+
+impl Proxied {
+    fn parse(outcome: Outcome) -> Self {
+        let Outcome::Response(response) = outcome else { panic!("expected a response, got {outcome:?}") };
+        let status = response["statusCode"].as_u64().expect("statusCode");
+        assert_eq!(response["isBase64Encoded"], json!(false));
+        let body = serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body");
+        Self { status, response, body }
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        let single = self.response["headers"][name].as_str().map(str::to_owned);
+        single.or_else(|| self.response["multiValueHeaders"][name][0].as_str().map(str::to_owned))
+    }
+
+    fn assert_headers(&self) {
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+            ("pragma", "no-cache"),
+            ("x-content-type-options", "nosniff"),
+        ] {
+            assert_eq!(self.header(name).as_deref(), Some(value), "header {name} in {}", self.response);
+        }
+    }
+
+    fn assert_error(&self, status: u64, code: u64, id: Option<&str>, text: &str) {
+        assert_eq!(self.status, status, "{}", self.response);
+        let expected = match id {
+            Some(id) => json!({"code": code, "message": format!("{text} ({id})"),
+                "details": [{"@type": "type.googleapis.com/zitadel.v1.ErrorDetail", "id": id, "message": text}]}),
+            None => json!({"code": code, "message": text, "details": []}),
+        };
+        assert_eq!(self.body, expected);
+        self.assert_headers();
+    }
+}
+
+async fn invoke(api: &mut RuntimeApi, function: &mut Function, file: &Path) -> Outcome {
+    let event = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    api.invoke(function, &event, TIMEOUT).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
+    let store = demo_table().await;
+    let mut api = RuntimeApi::start().await;
+    let log = std::env::temp_dir().join(format!("{}.log", store.table()));
+    let mut function = api.spawn(&release_binary("regenerate-secret"), &function_env(store.table()), Some(&log));
+
+    let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&events_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    assert!(files.len() >= 9, "events/ holds the sample events");
+
+    let mut sequence = 0;
+    let mut invoked = 0;
+    let mut secrets = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        if name.starts_with("rotation-") {
+            continue; // Secrets Manager events: the rotation function's tests use them.
+        }
+        invoked += 1;
+        let answer = Proxied::parse(invoke(&mut api, &mut function, file).await);
+        match name {
+            "apigw-http-jwt.json"
+            | "apigw-http-lambda-authorizer.json"
+            | "apigw-rest-claims.json"
+            | "apigw-rest-lambda-authorizer.json" => {
+                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
+                answer.assert_headers();
+                sequence += 1;
+                let details = &answer.body["details"];
+                assert_eq!(details["sequence"], json!(sequence.to_string()), "{name}");
+                assert_eq!(details["resourceOwner"], json!("demo-org"));
+                let secret = answer.body["clientSecret"].as_str().expect("clientSecret").to_owned();
+                assert!(secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_alphanumeric()), "{name}");
+                assert_eq!(answer.body.as_object().unwrap().len(), 2);
+                secrets.push(secret);
+            }
+            "alb.json" | "function-url.json" | "error-no-identity.json" => {
+                answer.assert_error(401, 16, Some("AUTH-7fs1e"), "Token is invalid");
+                assert_eq!(answer.header("www-authenticate").as_deref(), Some("Bearer"), "{name}");
+            }
+            "error-wrong-method.json" => answer.assert_error(405, 12, None, "Method Not Allowed"),
+            "error-malformed-id.json" => {
+                let text = "invalid appId: must be 1 to 200 characters from A-Z a-z 0-9 _ - . @";
+                answer.assert_error(400, 3, Some("REQ-invalid"), text);
+            }
+            other => panic!("events/{other} has no expected response in this test"),
+        }
+    }
+    assert_eq!(sequence, 4);
+    let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
+    assert_eq!(stored.sequence, 4);
+    assert!(verify_client_secret(&stored, secrets.last().unwrap(), OffsetDateTime::now_utc()));
+
+    // The function's own log: one JSON line per request, and no secret in any line.
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON log lines")).collect();
+    let requests = lines.iter().filter(|l| l["fields"]["message"] == json!("regenerate client secret")).count();
+    assert_eq!(requests, invoked, "one log line per request");
+    for secret in &secrets {
+        assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+    assert!(!log.contains("$2b$"), "a hash reached the log");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_stops_the_function_at_start_up_with_one_line() {
+    let store = demo_table().await;
+    let mut api = RuntimeApi::start().await;
+    let log = std::env::temp_dir().join(format!("{}-bad.log", store.table()));
+    let mut env = function_env(store.table());
+    env.push(("SECRET_HASH_COST", "3".into()));
+    let mut function = api.spawn(&release_binary("regenerate-secret"), &env, Some(&log));
+    let event = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/apigw-http-jwt.json")).unwrap();
+    let outcome = api.invoke(&mut function, &event, TIMEOUT).await;
+    assert_eq!(outcome, Outcome::Exited(Some(1)));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.trim(), r#"invalid configuration: SECRET_HASH_COST must be a whole number from 4 to 16, got "3""#);
+    assert_eq!(app(&store, "demo-org", "demo-project", "demo-app").await.sequence, 0);
+}
