@@ -48,7 +48,7 @@ cargo-lambda:
 ## DynamoDB Local on $(LOCAL_DB_PORT) with the table and the demo data.
 local-db: deps
 	$(CARGO) build --bin admin
-	scripts/dynamodb-local.sh start $(LOCAL_DB_PORT) $(LOCAL_DIR)/dynamodb
+	scripts/local-services.sh start $(LOCAL_DB_PORT) $(LOCAL_DIR)/dynamodb
 	$(LOCAL_ENV) target/debug/admin demo
 
 ## Serves the API on 127.0.0.1:$(PORT) against DynamoDB Local with demo data.
@@ -67,13 +67,13 @@ invoke: local-db
 	$(LOCAL_ENV) target/release/examples/invoke $(EVENT) target/release/regenerate-secret
 
 stop-db:
-	scripts/dynamodb-local.sh stop $(LOCAL_DIR)/dynamodb
+	scripts/local-services.sh stop $(LOCAL_DIR)/dynamodb
 
 ## Lints the template, runs every test against a fresh in-memory DynamoDB Local (the
 ## runtime-level ones on the release binaries), then builds the SAM artifacts.
-test: deps template-lint
+test: deps tools template-lint
 	$(CARGO) build --release --bins
-	scripts/dynamodb-local.sh exec -- $(CARGO) test --all-targets
+	scripts/local-services.sh exec -- $(CARGO) test --all-targets
 	$(MAKE) sam-build
 
 template-lint: tools

@@ -5,11 +5,13 @@
 //! `http` knows about Lambda; nothing but `store` knows about DynamoDB.
 
 pub mod app;
+pub mod aws;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod identity;
 pub mod ids;
 pub mod rotate;
+pub mod rotation;
 pub mod secret;
 pub mod store;

@@ -42,6 +42,14 @@ impl Authority {
         }
     }
 
+    /// The user whose memberships could grant the call.
+    fn member(&self) -> Option<&UserId> {
+        match self {
+            Authority::Member(user) => Some(user),
+            Authority::RotationSecret(_) => None,
+        }
+    }
+
     /// The event item's `source`.
     pub fn source(&self) -> &'static str {
         match self {
@@ -144,6 +152,13 @@ impl<S: Store> Rotator<S> {
         &self.store
     }
 
+    /// The app, if `authority` may give it a new secret now: the checks of a write, with
+    /// one consistent read and no write.
+    pub async fn writable_app(&self, key: &AppKey, authority: &Authority) -> Result<App, Error> {
+        let snapshot = self.store.load(key, authority.member()).await?;
+        check(authority, &snapshot).map(|(app, _)| app.clone())
+    }
+
     /// Generates a new secret and writes its hash.
     pub async fn regenerate(&self, request: &Request) -> Attempted<Outcome> {
         self.write(request, ClientSecret::generate(self.settings.length)).await
@@ -172,12 +187,8 @@ impl<S: Store> Rotator<S> {
         secret: &ClientSecret,
         hash: &mut Option<String>,
     ) -> Result<Outcome, CommitError> {
-        let member = match &request.authority {
-            Authority::Member(user) => Some(user),
-            Authority::RotationSecret(_) => None,
-        };
-        let snapshot = self.store.load(&request.key, member).await.map_err(CommitError::Store)?;
-        let (app, guard) = check(request, &snapshot).map_err(CommitError::Store)?;
+        let snapshot = self.store.load(&request.key, request.authority.member()).await.map_err(CommitError::Store)?;
+        let (app, guard) = check(&request.authority, &snapshot).map_err(CommitError::Store)?;
         // Hash only once the checks pass, and once per request: retries reuse it.
         let hash: &str = match hash {
             Some(hash) => hash,
@@ -214,8 +225,8 @@ impl<S: Store> Rotator<S> {
 
 /// The checks of SPEC section 2, in its order: permission (before existence, so a caller
 /// cannot learn whether another org's app exists), existence, type, auth method.
-fn check<'a>(request: &'a Request, snapshot: &'a Snapshot) -> Result<(&'a App, Guard<'a>), Error> {
-    let guard = match &request.authority {
+fn check<'a>(authority: &'a Authority, snapshot: &'a Snapshot) -> Result<(&'a App, Guard<'a>), Error> {
+    let guard = match authority {
         Authority::Member(user) => match snapshot.grant {
             Some(grant) => Guard::Membership { user, grant },
             None => return Err(Error::PermissionDenied),

@@ -55,7 +55,8 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
-fn matches_hash(candidate: &str, hash: &str) -> bool {
+/// Whether `candidate` is the secret behind one bcrypt `hash`.
+pub fn matches_hash(candidate: &str, hash: &str) -> bool {
     bcrypt::verify(candidate, hash).unwrap_or(false)
 }
 

@@ -180,3 +180,63 @@ async fn a_bad_configuration_stops_the_function_at_start_up_with_one_line() {
     assert_eq!(log.trim(), r#"invalid configuration: SECRET_HASH_COST must be a whole number from 4 to 16, got "3""#);
     assert_eq!(app(&store, "demo-org", "demo-project", "demo-app").await.sequence, 0);
 }
+
+/// The placeholders in `events/rotation-*.json`, replaced by a real secret and version.
+const EVENT_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:oidc/demo-app-AbCdEf";
+const EVENT_TOKEN: &str = "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rotation_binary_rotates_through_the_four_step_events() {
+    let store = empty_table().await;
+    let secrets = secrets_client().await;
+    let arn = create_app_secret(&secrets, "demo-org", "demo-project", "demo-app").await;
+    let rotated = NewApp {
+        rotation_secret_arn: Some(arn.clone()),
+        ..NewApp::oidc(key("demo-org", "demo-project", "demo-app"), "c")
+    };
+    seed_app(&store, rotated).await;
+    let token = start_rotation(&secrets, &arn).await;
+
+    let mut api = RuntimeApi::start().await;
+    let log = std::env::temp_dir().join(format!("{}-rotation.log", store.table()));
+    let mut env = function_env(store.table());
+    env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER", std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").unwrap()));
+    env.push(("AWS_REGION", "us-east-1".into()));
+    let mut function = api.spawn(&release_binary("rotate-secret"), &env, Some(&log));
+
+    let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    for step in ["create", "set", "test", "finish"] {
+        let file = events_dir.join(format!("rotation-{step}-secret.json"));
+        let event =
+            std::fs::read_to_string(&file).unwrap().replace(EVENT_SECRET_ARN, &arn).replace(EVENT_TOKEN, &token);
+        let outcome = api.invoke(&mut function, event.as_bytes(), TIMEOUT).await;
+        assert_eq!(outcome, Outcome::Response(Value::Null), "{step}");
+    }
+    complete_rotation(&secrets, &arn, &token).await;
+    let current = stage_value(&secrets, &arn, "AWSCURRENT").await.unwrap();
+    let secret = current["clientSecret"].as_str().unwrap().to_owned();
+    let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
+    assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()));
+    assert_eq!(stored.sequence, 1);
+
+    // A step for a version that is not the secret's is an error the runtime reports.
+    let event = std::fs::read_to_string(events_dir.join("rotation-create-secret.json"))
+        .unwrap()
+        .replace(EVENT_SECRET_ARN, &arn);
+    let Outcome::Error(error) = api.invoke(&mut function, event.as_bytes(), TIMEOUT).await else {
+        panic!("expected an error")
+    };
+    assert_eq!(error["errorType"], json!("InvalidToken"));
+    assert_eq!(
+        error["errorMessage"],
+        json!(format!("ClientRequestToken {EVENT_TOKEN} is not a version of the secret"))
+    );
+
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    let steps = log.lines().filter(|l| l.contains("rotate client secret")).count();
+    assert_eq!(steps, 5, "one log line per step:\n{log}");
+    assert!(!log.contains(&secret), "the secret reached the log");
+    assert!(!log.contains("$2b$"), "a hash reached the log");
+}

@@ -42,6 +42,17 @@ enum Command {
         #[arg(long)]
         rotation_secret_arn: Option<String>,
     },
+    /// Name the Secrets Manager secret that may rotate an app (its rotationSecretArn).
+    Rotation {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long)]
+        secret_arn: String,
+    },
     /// Give a user permissions in an org, or in one project of it.
     Member {
         #[arg(long)]
@@ -65,6 +76,14 @@ fn parsed<T>(result: Result<T, oidc_client_secret::error::Error>) -> T {
     })
 }
 
+fn app_key(org: &str, project: &str, app: &str) -> AppKey {
+    AppKey {
+        org: parsed(OrgId::parse(org, "--org")),
+        project: parsed(ProjectId::parse(project)),
+        app: parsed(AppId::parse(app)),
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
@@ -75,14 +94,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("table {}: {}", store.table(), if created { "created" } else { "exists" });
         }
         Command::App { org, project, app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
-            let key = AppKey {
-                org: parsed(OrgId::parse(&org, "--org")),
-                project: parsed(ProjectId::parse(&project)),
-                app: parsed(AppId::parse(&app)),
-            };
+            let key = app_key(&org, &project, &app);
             let new = NewApp { key, client_id, app_type, state, auth_method, rotation_secret_arn };
             let created = store.put_app(&new).await?;
             println!("app {org}/{project}/{}: {}", new.key.app, if created { "created" } else { "exists" });
+        }
+        Command::Rotation { org, project, app, secret_arn } => {
+            if !store.set_rotation_secret(&app_key(&org, &project, &app), &secret_arn).await? {
+                eprintln!("app {org}/{project}/{app} does not exist");
+                std::process::exit(1);
+            }
+            println!("app {org}/{project}/{app}: rotated by {secret_arn}");
         }
         Command::Member { org, project, user, permissions } => {
             let org = parsed(OrgId::parse(&org, "--org"));
@@ -97,11 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Demo => {
             store.create_table().await?;
-            let key = AppKey {
-                org: parsed(OrgId::parse("demo-org", "org")),
-                project: parsed(ProjectId::parse("demo-project")),
-                app: parsed(AppId::parse("demo-app")),
-            };
+            let key = app_key("demo-org", "demo-project", "demo-app");
             store.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await?;
             let user = parsed(UserId::parse("demo-user", "user"));
             store.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await?;

@@ -12,9 +12,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -37,27 +34,9 @@ pub const EVENT_TYPE: &str = "project.application.config.oidc.secret.changed";
 /// How often a BatchGetItem's unprocessed keys are asked for again before giving up.
 const MAX_UNPROCESSED_ROUNDS: u32 = 3;
 
-/// An SDK client with bounds fit for a request path: a few seconds at most, then 503.
-/// Endpoint, region and credentials come from the environment
-/// (`AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB Local).
+/// A client configured from the environment (see [`crate::aws::sdk_config`]).
 pub async fn client_from_env() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_secs(1)),
-        )
-        .load()
-        .await;
-    Client::new(&config)
+    Client::new(&crate::aws::sdk_config().await)
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -287,6 +266,25 @@ impl DynamoStore {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    /// Names the Secrets Manager secret that may rotate an existing app.
+    pub async fn set_rotation_secret(&self, key: &AppKey, arn: &str) -> Result<bool, Error> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(app_key(key)))
+            .update_expression("SET rotationSecretArn = :arn")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":arn", s(arn))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
         }
     }
 

@@ -401,3 +401,74 @@ impl Answer {
         }
     }
 }
+
+// ---- Secrets Manager (moto's server, started by `make test`) ----
+
+pub const ROTATION_LAMBDA_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:rotate-secret";
+
+pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL_SECRETS_MANAGER").is_some(),
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER is not set: run the tests with `make test`, which starts moto's server"
+    );
+    aws_sdk_secretsmanager::Client::new(&oidc_client_secret::aws::sdk_config().await)
+}
+
+/// Creates a secret naming an app, with no client secret yet; returns its ARN.
+pub async fn create_app_secret(
+    secrets: &aws_sdk_secretsmanager::Client,
+    org: &str,
+    project: &str,
+    app: &str,
+) -> String {
+    let value = json!({"orgId": org, "projectId": project, "appId": app, "clientId": "client-1", "clientSecret": ""});
+    let output = secrets
+        .create_secret()
+        .name(format!("oidc/{app}-{:08x}", rand::random::<u32>()))
+        .secret_string(value.to_string())
+        .send()
+        .await
+        .expect("create secret in moto");
+    output.arn.expect("arn")
+}
+
+/// Starts a rotation as `aws secretsmanager rotate-secret` would, and returns the new
+/// version's token (staged AWSPENDING). moto cannot call the Lambda, so it answers
+/// ResourceNotFound, but it has enabled rotation (given a schedule) and staged the token.
+pub async fn start_rotation(secrets: &aws_sdk_secretsmanager::Client, arn: &str) -> String {
+    let schedule = aws_sdk_secretsmanager::types::RotationRulesType::builder().automatically_after_days(30).build();
+    let _ = secrets
+        .rotate_secret()
+        .secret_id(arn)
+        .rotation_lambda_arn(ROTATION_LAMBDA_ARN)
+        .rotation_rules(schedule)
+        .rotate_immediately(true)
+        .send()
+        .await;
+    let described = secrets.describe_secret().secret_id(arn).send().await.expect("describe secret");
+    assert_eq!(described.rotation_enabled, Some(true));
+    let versions = described.version_ids_to_stages.unwrap_or_default();
+    let pending: Vec<&String> =
+        versions.iter().filter(|(_, stages)| stages.iter().any(|s| s == "AWSPENDING")).map(|(id, _)| id).collect();
+    assert_eq!(pending.len(), 1, "one pending version: {versions:?}");
+    pending[0].clone()
+}
+
+/// What Secrets Manager does once the rotation function has finished: it takes the
+/// AWSPENDING label off the new version. moto never ran the function, so it does not.
+pub async fn complete_rotation(secrets: &aws_sdk_secretsmanager::Client, arn: &str, token: &str) {
+    secrets
+        .update_secret_version_stage()
+        .secret_id(arn)
+        .version_stage("AWSPENDING")
+        .remove_from_version_id(token)
+        .send()
+        .await
+        .expect("remove AWSPENDING");
+}
+
+/// The JSON value of the version with `stage`, if it has one.
+pub async fn stage_value(secrets: &aws_sdk_secretsmanager::Client, arn: &str, stage: &str) -> Option<Value> {
+    let output = secrets.get_secret_value().secret_id(arn).version_stage(stage).send().await.ok()?;
+    output.secret_string.map(|s| serde_json::from_str(&s).expect("JSON secret value"))
+}

@@ -1,0 +1,14 @@
+//! The rotation function: Secrets Manager rotation events -> `rotation::Rotation`.
+
+use oidc_client_secret::config::Config;
+use oidc_client_secret::rotation::{Rotation, run};
+use oidc_client_secret::store::dynamodb::DynamoStore;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env_or_exit();
+    let sdk = oidc_client_secret::aws::sdk_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+    run(Rotation::new(aws_sdk_secretsmanager::Client::new(&sdk), store, config.secret)).await
+}

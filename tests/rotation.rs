@@ -1,0 +1,187 @@
+//! Rotation through Secrets Manager: the four steps against DynamoDB Local and moto's
+//! Secrets Manager, as `aws secretsmanager rotate-secret` would drive them.
+
+mod support;
+
+use std::time::Duration;
+
+use oidc_client_secret::app::App;
+use oidc_client_secret::config::SecretSettings;
+use oidc_client_secret::rotation::{Rotation, RotationError, RotationEvent};
+use oidc_client_secret::secret::verify_client_secret;
+use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp};
+use serde_json::Value;
+use support::*;
+use time::OffsetDateTime;
+
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+struct Fixture {
+    store: DynamoStore,
+    secrets: aws_sdk_secretsmanager::Client,
+    arn: String,
+    rotation: Rotation<DynamoStore>,
+}
+
+/// A table with one OIDC app whose `rotationSecretArn` is a fresh secret in moto.
+async fn fixture(grace: Duration) -> Fixture {
+    let store = empty_table().await;
+    let secrets = secrets_client().await;
+    let arn = create_app_secret(&secrets, ORG, PROJECT, APP).await;
+    seed_app(&store, NewApp::oidc(key(ORG, PROJECT, APP), "client-1")).await;
+    assert!(store.set_rotation_secret(&key(ORG, PROJECT, APP), &arn).await.unwrap());
+    assert!(!store.set_rotation_secret(&key(ORG, PROJECT, "missing"), &arn).await.unwrap(), "no app is created");
+    let settings = SecretSettings { grace, ..SecretSettings::default() };
+    let rotation = Rotation::new(secrets.clone(), store.clone(), settings);
+    Fixture { store, secrets, arn, rotation }
+}
+
+impl Fixture {
+    async fn step(&self, step: &str, token: &str) -> Result<(), RotationError> {
+        self.step_on(&self.arn, step, token).await
+    }
+
+    async fn step_on(&self, arn: &str, step: &str, token: &str) -> Result<(), RotationError> {
+        let event = RotationEvent { step: step.into(), secret_id: arn.into(), token: token.into() };
+        self.rotation.handle(&event, &format!("lambda-{step}")).await
+    }
+
+    /// A whole rotation; returns the new client secret.
+    async fn rotate(&self) -> String {
+        let token = start_rotation(&self.secrets, &self.arn).await;
+        for step in STEPS {
+            self.step(step, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+        }
+        complete_rotation(&self.secrets, &self.arn, &token).await;
+        self.current_secret().await
+    }
+
+    async fn current_secret(&self) -> String {
+        let current = stage_value(&self.secrets, &self.arn, "AWSCURRENT").await.expect("AWSCURRENT value");
+        current["clientSecret"].as_str().unwrap().to_owned()
+    }
+
+    async fn app(&self) -> App {
+        app(&self.store, ORG, PROJECT, APP).await
+    }
+}
+
+#[tokio::test]
+async fn a_full_rotation_makes_the_new_secret_current_and_keeps_the_old_as_previous() {
+    let f = fixture(Duration::ZERO).await;
+    let first = f.rotate().await;
+    let second = f.rotate().await;
+    assert_ne!(first, second);
+    assert_eq!(second.len(), 64);
+
+    let current = stage_value(&f.secrets, &f.arn, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["orgId"], ORG);
+    assert_eq!(current["projectId"], PROJECT);
+    assert_eq!(current["appId"], APP);
+    assert_eq!(current["clientId"], "client-1");
+    let previous = stage_value(&f.secrets, &f.arn, "AWSPREVIOUS").await.unwrap();
+    assert_eq!(previous["clientSecret"], Value::from(first.clone()));
+
+    let app = f.app().await;
+    let now = OffsetDateTime::now_utc();
+    assert!(verify_client_secret(&app, &second, now));
+    assert!(!verify_client_secret(&app, &first, now), "without a grace period the old secret dies at once");
+    assert_eq!(app.sequence, 2);
+
+    let events = events(&f.store, ORG, PROJECT, APP).await;
+    assert_eq!(events.len(), 2);
+    for event in &events {
+        assert_eq!(text(event, "source"), "rotation");
+        assert_eq!(text(event, "actor"), f.arn);
+    }
+    let everything = format!("{:?}", scan(&f.store).await);
+    assert!(!everything.contains(&first) && !everything.contains(&second), "a plaintext secret is in the table");
+}
+
+#[tokio::test]
+async fn every_step_run_twice_gives_the_same_end_state_and_one_event() {
+    let f = fixture(Duration::ZERO).await;
+    let token = start_rotation(&f.secrets, &f.arn).await;
+    for step in STEPS {
+        f.step(step, &token).await.unwrap_or_else(|e| panic!("{step}: {e}"));
+        f.step(step, &token).await.unwrap_or_else(|e| panic!("{step} again: {e}"));
+    }
+    let secret = f.current_secret().await;
+    let app = f.app().await;
+    assert_eq!(app.sequence, 1);
+    assert!(verify_client_secret(&app, &secret, OffsetDateTime::now_utc()));
+    assert_eq!(events(&f.store, ORG, PROJECT, APP).await.len(), 1);
+    let described = f.secrets.describe_secret().secret_id(&f.arn).send().await.unwrap();
+    let stages = described.version_ids_to_stages.unwrap();
+    assert!(stages[&token].contains(&"AWSCURRENT".to_owned()), "{stages:?}");
+    let previous: Vec<_> = stages.values().filter(|s| s.contains(&"AWSPREVIOUS".to_owned())).collect();
+    assert_eq!(previous.len(), 1, "{stages:?}");
+}
+
+#[tokio::test]
+async fn a_secret_that_is_not_the_apps_rotation_secret_is_refused_without_a_write() {
+    let f = fixture(Duration::ZERO).await;
+    let intruder = create_app_secret(&f.secrets, ORG, PROJECT, APP).await;
+    let token = start_rotation(&f.secrets, &intruder).await;
+    let before = scan(&f.store).await;
+
+    let refused = f.step_on(&intruder, "createSecret", &token).await.unwrap_err();
+    assert_eq!(refused, RotationError::NotTheAppsSecret(intruder.clone()));
+    let pending = f.secrets.get_secret_value().secret_id(&intruder).version_id(&token).send().await;
+    assert!(pending.map(|o| o.secret_string.is_none()).unwrap_or(true), "no pending value was written");
+
+    // Even with a pending value put there by hand, setSecret refuses.
+    let forged = r#"{"orgId":"org-a","projectId":"proj-1","appId":"app-1","clientId":"client-1","clientSecret":"forgedforgedforgedforgedforgedforged"}"#;
+    f.secrets
+        .put_secret_value()
+        .secret_id(&intruder)
+        .client_request_token(&token)
+        .secret_string(forged)
+        .version_stages("AWSPENDING")
+        .send()
+        .await
+        .unwrap();
+    for step in ["setSecret", "testSecret"] {
+        assert_eq!(
+            f.step_on(&intruder, step, &token).await.unwrap_err(),
+            RotationError::NotTheAppsSecret(intruder.clone())
+        );
+    }
+    assert_eq!(scan(&f.store).await, before, "the table is unchanged");
+}
+
+#[tokio::test]
+async fn with_a_grace_period_the_old_secret_verifies_until_expiry_and_not_after() {
+    let f = fixture(Duration::from_secs(600)).await;
+    let first = f.rotate().await;
+    let second = f.rotate().await;
+    let app = f.app().await;
+    let expiry = app.previous_secret_expires_at.expect("expiry");
+    let now = OffsetDateTime::now_utc();
+    assert!(expiry > now + time::Duration::seconds(590));
+    assert!(verify_client_secret(&app, &second, now));
+    assert!(verify_client_secret(&app, &first, now));
+    assert!(verify_client_secret(&app, &first, expiry - time::Duration::milliseconds(1)));
+    assert!(!verify_client_secret(&app, &first, expiry));
+    assert!(verify_client_secret(&app, &second, expiry));
+}
+
+#[tokio::test]
+async fn test_secret_fails_when_the_table_does_not_hold_the_pending_hash() {
+    let f = fixture(Duration::ZERO).await;
+    let token = start_rotation(&f.secrets, &f.arn).await;
+    f.step("createSecret", &token).await.unwrap();
+    assert_eq!(f.step("testSecret", &token).await.unwrap_err(), RotationError::TestFailed);
+    assert_eq!(f.app().await.sequence, 0);
+}
+
+#[tokio::test]
+async fn steps_check_rotation_state_and_token_first() {
+    let f = fixture(Duration::ZERO).await;
+    let err = f.step("createSecret", "not-a-version").await.unwrap_err();
+    assert_eq!(err, RotationError::NotEnabled(f.arn.clone()), "rotation is not enabled before rotate-secret");
+    let token = start_rotation(&f.secrets, &f.arn).await;
+    let err = f.step("createSecret", "not-a-version").await.unwrap_err();
+    assert_eq!(err, RotationError::UnknownToken("not-a-version".into()));
+    assert!(matches!(f.step("rotateEverything", &token).await, Err(RotationError::UnknownStep(_))));
+}
