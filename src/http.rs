@@ -6,7 +6,10 @@
 //! and every request leaves exactly one log line, which never holds a secret.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::time::Instant;
+
+use futures_util::FutureExt;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::LambdaRequest;
@@ -24,6 +27,9 @@ use crate::rotate::{Attempted, Authority, Outcome, Rotator, Store};
 
 pub const ORG_HEADER: &str = "x-zitadel-orgid";
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Header values a request may carry, and bytes per header (name and value).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 /// The route, segment by segment; `{}` marks the project id and the app id.
 const ROUTE: [&str; 8] = ["management", "v1", "projects", "{}", "apps", "{}", "oidc_config", "_generate_client_secret"];
 
@@ -42,24 +48,14 @@ impl<S: Store> Service<S> {
         self.rotator.store()
     }
 
-    /// Answers one request. Never fails: every error becomes its envelope.
+    /// Answers one request. Never fails: every error becomes its envelope, and a panic
+    /// below becomes a 500 for this request alone (panics unwind; see Cargo.toml).
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let request_id = request_id(&request);
         let mut key = None;
-        let (result, attempts) = match self.parse(&request) {
-            Ok(parsed) => {
-                key = Some(parsed.key.clone());
-                let use_case = crate::rotate::Request {
-                    key: parsed.key,
-                    authority: Authority::Member(parsed.caller.user),
-                    request_id: request_id.clone(),
-                };
-                let Attempted { attempts, result } = self.rotator.regenerate(&use_case).await;
-                (result, attempts)
-            }
-            Err(error) => (Err(error), 0),
-        };
+        let served = AssertUnwindSafe(self.serve(&request, &request_id, &mut key)).catch_unwind().await;
+        let (result, attempts) = served.unwrap_or_else(|panic| (Err(Error::Internal(panic_message(&*panic))), 0));
         let response = match &result {
             Ok(outcome) => success(outcome),
             Err(error) => failure(error),
@@ -83,17 +79,41 @@ impl<S: Store> Service<S> {
         response
     }
 
+    async fn serve(
+        &self,
+        request: &Request,
+        request_id: &str,
+        key: &mut Option<AppKey>,
+    ) -> (Result<Outcome, Error>, u32) {
+        let parsed = match self.parse(request) {
+            Ok(parsed) => parsed,
+            Err(error) => return (Err(error), 0),
+        };
+        *key = Some(parsed.key.clone());
+        let use_case = crate::rotate::Request {
+            key: parsed.key,
+            authority: Authority::Member(parsed.caller.user),
+            request_id: request_id.to_owned(),
+        };
+        let Attempted { attempts, result } = self.rotator.regenerate(&use_case).await;
+        (result, attempts)
+    }
+
     /// Everything that can be refused without storage, in SPEC order: route, identity,
-    /// ids, org header, body.
+    /// ids, headers, body.
     fn parse(&self, request: &Request) -> Result<Parsed, Error> {
         let (project, app) = route(request)?;
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
         let project = ProjectId::parse(&project)?;
         let app = AppId::parse(&app)?;
+        check_headers(request.headers())?;
         let org = match org_header(request)? {
             Some(org) => org,
             None => caller.home_org.clone(),
         };
+        if request.extensions().get::<BadBase64Body>().is_some() {
+            return Err(Error::invalid("invalid body: flagged base64 but not base64"));
+        }
         check_body(request.body())?;
         Ok(Parsed { key: AppKey { org, project, app }, caller })
     }
@@ -115,7 +135,33 @@ pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error
 /// The request an event stands for, as the Lambda runtime builds it.
 pub fn request_from_event(mut event: LambdaRequest) -> Request {
     keep_repeated_headers(&mut event);
-    event.into()
+    let bad_base64 = take_bad_base64_body(&mut event);
+    let mut request: Request = event.into();
+    if bad_base64 {
+        request.extensions_mut().insert(BadBase64Body);
+    }
+    request
+}
+
+/// Marks a request whose `isBase64Encoded` body was not base64.
+#[derive(Clone, Copy)]
+struct BadBase64Body;
+
+/// `lambda_http` panics on a body flagged base64 that does not decode; such a body is
+/// taken out here, before the conversion, and refused by the body check instead.
+fn take_bad_base64_body(event: &mut LambdaRequest) -> bool {
+    use base64::Engine;
+    let (flagged, body) = match event {
+        LambdaRequest::ApiGatewayV1(e) => (e.is_base64_encoded, &mut e.body),
+        LambdaRequest::ApiGatewayV2(e) => (e.is_base64_encoded, &mut e.body),
+        LambdaRequest::Alb(e) => (e.is_base64_encoded, &mut e.body),
+        _ => return false,
+    };
+    let bad = flagged && body.as_deref().is_some_and(|b| base64::engine::general_purpose::STANDARD.decode(b).is_err());
+    if bad {
+        *body = None;
+    }
+    bad
 }
 
 /// `lambda_http` lays a REST API's or ALB's `headers` (the last value of each name) over
@@ -135,6 +181,11 @@ fn keep_repeated_headers(event: &mut LambdaRequest) {
 struct Parsed {
     key: AppKey,
     caller: identity::Caller,
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    format!("panic: {}", text.unwrap_or("(no message)"))
 }
 
 /// The Lambda request id, else API Gateway's, else a fresh one (local server).
@@ -207,6 +258,17 @@ fn match_path(path: &str) -> Option<Result<(String, String), Error>> {
             .map_err(|_| Error::invalid(format!("invalid {field}: not UTF-8 once percent-decoded")))
     };
     Some(decode(ids[0], "projectId").and_then(|p| Ok((p, decode(ids[1], "appId")?))))
+}
+
+/// Bounds on the headers as a whole, so no request is worth more than a few KiB of work.
+fn check_headers(headers: &lambda_http::http::HeaderMap) -> Result<(), Error> {
+    if headers.len() > MAX_HEADERS {
+        return Err(Error::invalid(format!("invalid headers: at most {MAX_HEADERS} allowed")));
+    }
+    if headers.iter().any(|(name, value)| name.as_str().len() + value.len() > MAX_HEADER_BYTES) {
+        return Err(Error::invalid(format!("invalid headers: each must be at most {MAX_HEADER_BYTES} bytes")));
+    }
+    Ok(())
 }
 
 /// The `x-zitadel-orgid` header: absent, or given once with a valid org id.

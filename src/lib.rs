@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod ids;
+pub mod logging;
 pub mod rotate;
 pub mod rotation;
 pub mod secret;

@@ -37,7 +37,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    lambda_http::tracing::init_default_subscriber();
+    oidc_client_secret::logging::init();
     let args = Args::parse();
     let config = Config::from_env_or_exit();
     let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();

@@ -6,7 +6,7 @@ use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
+    oidc_client_secret::logging::init();
     let config = Config::from_env_or_exit();
     run(Service::new(DynamoStore::new(client_from_env().await, &config.table_name), &config)).await
 }

@@ -6,7 +6,7 @@ use oidc_client_secret::store::dynamodb::DynamoStore;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    oidc_client_secret::logging::init();
     let config = Config::from_env_or_exit();
     let sdk = oidc_client_secret::aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);

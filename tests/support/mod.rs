@@ -268,7 +268,12 @@ pub fn request(event: Value) -> Request {
 
 /// An HTTP API (v2) event without an authorizer, to adjust before use.
 pub fn http_v2_event(call: &Call) -> Value {
-    v2_event(call, Value::Null, &v2_route_key(call))
+    http_v2_event_with(call, None)
+}
+
+/// An HTTP API (v2) event with the given `requestContext.authorizer`.
+pub fn http_v2_event_with(call: &Call, authorizer: Option<Value>) -> Value {
+    v2_event(call, authorizer.unwrap_or(Value::Null), &v2_route_key(call))
 }
 
 /// HTTP API (v2) with a JWT authorizer; `claims` `None` means a route without one.
@@ -287,12 +292,16 @@ pub fn http_v2_lambda(call: &Call, context: Value) -> Request {
 
 /// REST API (v1); `authorizer` is `{"claims": {...}}` (Cognito/JWT) or a Lambda authorizer's context.
 pub fn rest_v1(call: &Call, authorizer: Value) -> Request {
+    request(rest_v1_event(call, authorizer))
+}
+
+pub fn rest_v1_event(call: &Call, authorizer: Value) -> Value {
     let (headers, multi) = call.multi_headers();
     let resource = match call.path_parameters {
         Some(_) => "/management/v1/projects/{projectId}/apps/{appId}/oidc_config/_generate_client_secret",
         None => "/{proxy+}",
     };
-    request(json!({
+    json!({
         "resource": resource,
         "path": call.path,
         "httpMethod": call.method,
@@ -320,13 +329,17 @@ pub fn rest_v1(call: &Call, authorizer: Value) -> Request {
         },
         "body": call.body,
         "isBase64Encoded": call.base64
-    }))
+    })
 }
 
 /// An Application Load Balancer request: no authorizer, so no identity.
 pub fn alb(call: &Call) -> Request {
+    request(alb_event(call))
+}
+
+pub fn alb_event(call: &Call) -> Value {
     let (headers, _) = call.multi_headers();
-    request(json!({
+    json!({
         "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/oidc/6d0ecf831eec9f09"}},
         "httpMethod": call.method,
         "path": call.path,
@@ -334,7 +347,7 @@ pub fn alb(call: &Call) -> Request {
         "headers": headers,
         "body": call.body.clone().unwrap_or_default(),
         "isBase64Encoded": call.base64
-    }))
+    })
 }
 
 // ---- answers ----
