@@ -44,6 +44,9 @@ async fn main() {
     let mut api = RuntimeApi::start().await;
     let mut function = api.spawn(&PathBuf::from(binary), &passed, Some(&log));
     let outcome = api.invoke(&mut function, &payload, Duration::from_secs(30)).await;
+    if let Some(init) = api.init_duration(&function) {
+        eprintln!("init: {:.1} ms (process start to the first `next`)", init.as_secs_f64() * 1000.0);
+    }
     let _ = function.child.start_kill();
     let _ = function.child.wait().await;
     eprint!("{}", std::fs::read_to_string(&log).unwrap_or_default());

@@ -328,7 +328,7 @@ struct ObjectDetails<'a> {
 }
 
 /// The plaintext secret, once, and the change's details.
-fn success(outcome: &Outcome) -> Response<Body> {
+pub fn success(outcome: &Outcome) -> Response<Body> {
     respond(
         200,
         &SecretResponse {

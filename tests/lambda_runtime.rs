@@ -150,6 +150,7 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
         }
     }
     assert_eq!(sequence, 4);
+    assert!(api.init_duration(&function).is_some(), "the function polled `next` after its init");
     let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
     assert_eq!(stored.sequence, 4);
     assert!(verify_client_secret(&stored, secrets.last().unwrap(), OffsetDateTime::now_utc()));
@@ -243,4 +244,74 @@ async fn the_rotation_binary_rotates_through_the_four_step_events() {
     assert_eq!(steps, 5, "one log line per step:\n{log}");
     assert!(!log.contains(&secret), "the secret reached the log");
     assert!(!log.contains("$2b$"), "a hash reached the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_requests_from_concurrent_processes_lose_no_update() {
+    const PROCESSES: usize = 4;
+    const PER_PROCESS: usize = 250;
+    const APPS: [&str; 3] = ["app-0", "app-1", "app-2"];
+    let store = empty_table().await;
+    for app_id in APPS {
+        seed_app(&store, NewApp::oidc(key("demo-org", "demo-project", app_id), app_id)).await;
+    }
+    seed_member(&store, "demo-org", None, "demo-user", &[APP_WRITE_PERMISSION]).await;
+    let template =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/apigw-http-jwt.json")).unwrap();
+
+    let mut workers = Vec::new();
+    for process in 0..PROCESSES {
+        let (template, table) = (template.clone(), store.table().to_owned());
+        workers.push(tokio::spawn(async move {
+            let mut api = RuntimeApi::start().await;
+            let mut env = function_env(&table);
+            env.retain(|(name, _)| *name != "AWS_LAMBDA_LOG_LEVEL");
+            let mut function = api.spawn(&release_binary("regenerate-secret"), &env, None);
+            let mut answers = Vec::new();
+            for i in 0..PER_PROCESS {
+                let app_id = APPS[(i + process) % APPS.len()];
+                let event = template.replace("demo-app", app_id);
+                let answer = Proxied::parse(api.invoke(&mut function, event.as_bytes(), TIMEOUT).await);
+                answers.push((app_id, answer));
+            }
+            answers
+        }));
+    }
+    let mut won: std::collections::HashMap<&str, Vec<(u64, String)>> = Default::default();
+    let mut total = 0;
+    for worker in workers {
+        for (app_id, answer) in worker.await.unwrap() {
+            total += 1;
+            match answer.status {
+                200 => {
+                    let sequence = answer.body["details"]["sequence"].as_str().unwrap().parse().unwrap();
+                    won.entry(app_id)
+                        .or_default()
+                        .push((sequence, answer.body["clientSecret"].as_str().unwrap().to_owned()));
+                }
+                409 => answer.assert_error(
+                    409,
+                    10,
+                    Some("STORE-conflict"),
+                    "Application was changed concurrently, try again",
+                ),
+                other => panic!("status {other}: {}", answer.response),
+            }
+        }
+    }
+    assert_eq!(total, PROCESSES * PER_PROCESS);
+    for app_id in APPS {
+        let mut wins = won.remove(app_id).unwrap_or_default();
+        wins.sort();
+        let sequences: Vec<u64> = wins.iter().map(|(s, _)| *s).collect();
+        assert_eq!(sequences, (1..=wins.len() as u64).collect::<Vec<_>>(), "{app_id}: distinct and contiguous");
+        let stored = app(&store, "demo-org", "demo-project", app_id).await;
+        assert_eq!(stored.sequence, wins.len() as u64, "{app_id}");
+        assert_eq!(
+            events(&store, "demo-org", "demo-project", app_id).await.len(),
+            wins.len(),
+            "{app_id}: one event per success"
+        );
+        assert!(verify_client_secret(&stored, &wins.last().unwrap().1, OffsetDateTime::now_utc()), "{app_id}");
+    }
 }

@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -47,6 +47,7 @@ struct Invocation {
 struct Shared {
     pending: HashMap<String, oneshot::Sender<Outcome>>,
     init_error: Option<oneshot::Sender<Outcome>>,
+    first_next: Option<Instant>,
 }
 
 /// The Runtime API server; one function process at a time polls it.
@@ -113,10 +114,12 @@ impl RuntimeApi {
                 command.stdout(Stdio::null()).stderr(Stdio::null());
             }
         }
+        self.shared.lock().unwrap().first_next = None;
+        let started = Instant::now();
         let child = command.spawn().unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let (init_tx, init_rx) = oneshot::channel();
         self.shared.lock().unwrap().init_error = Some(init_tx);
-        Function { child, init_error: init_rx }
+        Function { child, started, init_error: init_rx }
     }
 
     /// Hands `event` to the function and waits for its answer (or its death, or `timeout`).
@@ -135,9 +138,17 @@ impl RuntimeApi {
     }
 }
 
+impl RuntimeApi {
+    /// The function's init time: from its spawn to its first `next`.
+    pub fn init_duration(&self, function: &Function) -> Option<Duration> {
+        self.shared.lock().unwrap().first_next.map(|at| at.duration_since(function.started))
+    }
+}
+
 /// A running function process.
 pub struct Function {
     pub child: Child,
+    started: Instant,
     init_error: oneshot::Receiver<Outcome>,
 }
 
@@ -158,6 +169,7 @@ async fn serve(
         return Ok(reply(StatusCode::NOT_FOUND, Bytes::new()));
     };
     if method == Method::GET && route == "/invocation/next" {
+        shared.lock().unwrap().first_next.get_or_insert_with(Instant::now);
         let Some(invocation) = queue.lock().await.recv().await else {
             return Ok(reply(StatusCode::GONE, Bytes::new()));
         };

@@ -1,0 +1,183 @@
+//! `make bench`: the release `regenerate-secret` binary and the baseline (one `UpdateItem`,
+//! `benches/baseline.rs`) each run under the local Lambda Runtime API against DynamoDB
+//! Local, in several rounds, measured side by side: init time (spawn to first `next`),
+//! warm latency p50/p99, CPU per warm request (the process's own utime + stime), peak RSS
+//! (VmHWM), and the size of the deployable zip.
+
+#[path = "../tests/support/runtime_api.rs"]
+mod runtime_api;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
+use oidc_client_secret::secret::ClientSecret;
+use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp, client_from_env};
+use runtime_api::{Outcome, RuntimeApi};
+
+const ROUNDS: usize = 5;
+const WARM_REQUESTS: usize = 300;
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Default, Clone, Copy)]
+struct Round {
+    init_ms: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_ms_per_request: f64,
+    peak_rss_mib: f64,
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let output = Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(100.0)
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/pid/stat");
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (fields[11].parse().unwrap(), fields[12].parse().unwrap());
+    (utime + stime) / ticks
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/pid/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+/// The size of the zip Lambda would get: the binary as `bootstrap`, deflated.
+fn zip_mib(binary: &Path) -> f64 {
+    let script = "import sys, zipfile, io\nb = io.BytesIO()\nz = zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED, compresslevel=9)\nz.write(sys.argv[1], 'bootstrap')\nz.close()\nprint(len(b.getvalue()))";
+    let output = Command::new("python3").args(["-c", script]).arg(binary).output().expect("python3 for the zip size");
+    let bytes: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().expect("zip size");
+    bytes / (1024.0 * 1024.0)
+}
+
+async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round {
+    let mut api = RuntimeApi::start().await;
+    let env = vec![
+        ("TABLE_NAME", table.to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap()),
+        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_owned()),
+    ];
+    let mut function = api.spawn(binary, &env, None);
+    let pid = function.child.id().expect("pid");
+    let first = api.invoke(&mut function, event, TIMEOUT).await;
+    assert!(matches!(&first, Outcome::Response(r) if r["statusCode"] == 200), "{}: {first:?}", binary.display());
+    let init = api.init_duration(&function).expect("the function asked for an event");
+    let cpu_before = cpu_seconds(pid, ticks);
+    let mut latencies = Vec::with_capacity(WARM_REQUESTS);
+    for _ in 0..WARM_REQUESTS {
+        let started = Instant::now();
+        let outcome = api.invoke(&mut function, event, TIMEOUT).await;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(matches!(&outcome, Outcome::Response(r) if r["statusCode"] == 200), "{outcome:?}");
+    }
+    let cpu = cpu_seconds(pid, ticks) - cpu_before;
+    let rss = peak_rss_mib(pid);
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Round {
+        init_ms: init.as_secs_f64() * 1000.0,
+        p50_ms: percentile(&latencies, 0.5),
+        p99_ms: percentile(&latencies, 0.99),
+        cpu_ms_per_request: cpu * 1000.0 / WARM_REQUESTS as f64,
+        peak_rss_mib: rss,
+    }
+}
+
+fn bcrypt_cost4_ms() -> f64 {
+    let secret = ClientSecret::generate(64);
+    let started = Instant::now();
+    for _ in 0..200 {
+        secret.hash(4).unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1000.0 / 200.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list`: nothing to list
+    }
+    let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release");
+    let function = release.join("regenerate-secret");
+    let baseline = release.join("examples/baseline");
+    for binary in [&function, &baseline] {
+        assert!(binary.exists(), "{} is missing: run `make bench`", binary.display());
+    }
+    let table = format!("bench-{:08x}", rand::random::<u32>());
+    let store = DynamoStore::new(client_from_env().await, &table);
+    store.create_table().await.expect("create the bench table");
+    let key = oidc_client_secret::app::AppKey {
+        org: oidc_client_secret::ids::OrgId::parse("demo-org", "org").unwrap(),
+        project: oidc_client_secret::ids::ProjectId::parse("demo-project").unwrap(),
+        app: oidc_client_secret::ids::AppId::parse("demo-app").unwrap(),
+    };
+    store.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await.unwrap();
+    let user = oidc_client_secret::ids::UserId::parse("demo-user", "user").unwrap();
+    store.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await.unwrap();
+    let event = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events/apigw-http-jwt.json")).unwrap();
+    let ticks = clock_ticks_per_second();
+
+    let mut rounds: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..ROUNDS {
+        // Alternate the order, so neither side always runs on a warmer machine.
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for side in order {
+            let binary = if side == 0 { &function } else { &baseline };
+            rounds[side].push(measure(binary, &table, &event, ticks).await);
+        }
+        eprint!(".");
+        let _ = std::io::stderr().flush();
+    }
+    eprintln!();
+    let stat = |side: usize, f: fn(&Round) -> f64| median(rounds[side].iter().map(f).collect());
+    let bcrypt = bcrypt_cost4_ms();
+    let zips = [zip_mib(&function), zip_mib(&baseline)];
+    let rows: [(&str, f64, f64, String); 6] = [
+        ("init (ms)", stat(0, |r| r.init_ms), stat(1, |r| r.init_ms), "<= 1.3x".into()),
+        ("warm p50 (ms)", stat(0, |r| r.p50_ms), stat(1, |r| r.p50_ms), String::new()),
+        ("warm p99 (ms)", stat(0, |r| r.p99_ms), stat(1, |r| r.p99_ms), String::new()),
+        (
+            "CPU per request (ms)",
+            stat(0, |r| r.cpu_ms_per_request),
+            stat(1, |r| r.cpu_ms_per_request),
+            format!("<= 2x + bcrypt ({:.2} ms) = {:.2}", bcrypt, 2.0 * stat(1, |r| r.cpu_ms_per_request) + bcrypt),
+        ),
+        ("peak RSS (MiB)", stat(0, |r| r.peak_rss_mib), stat(1, |r| r.peak_rss_mib), "<= 1.3x".into()),
+        ("zip (MiB)", zips[0], zips[1], "<= 6 MiB".into()),
+    ];
+    println!("{ROUNDS} rounds, medians; {WARM_REQUESTS} warm requests per round; DynamoDB Local on loopback");
+    println!("{:<22} {:>18} {:>10} {:>7}  target", "", "regenerate-secret", "baseline", "ratio");
+    for (name, ours, base, target) in rows {
+        println!("{name:<22} {ours:>18.2} {base:>10.2} {:>7.2}  {target}", ours / base);
+    }
+    let cpu_ok = stat(0, |r| r.cpu_ms_per_request) <= 2.0 * stat(1, |r| r.cpu_ms_per_request) + bcrypt;
+    let init_ok = stat(0, |r| r.init_ms) <= 1.3 * stat(1, |r| r.init_ms);
+    let rss_ok = stat(0, |r| r.peak_rss_mib) <= 1.3 * stat(1, |r| r.peak_rss_mib);
+    let zip_ok = zips[0] <= 6.0;
+    println!("targets: init {}, CPU {}, RSS {}, zip {}", ok(init_ok), ok(cpu_ok), ok(rss_ok), ok(zip_ok));
+}
+
+fn ok(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
