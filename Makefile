@@ -21,7 +21,7 @@ CARGO_LAMBDA_VERSION := 1.9.2
 EVENT ?= events/apigw-http-jwt.json
 LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE)
 
-.PHONY: deps tools cargo-lambda local-db run invoke stop-db test template-lint sam-build lint
+.PHONY: deps tools cargo-lambda local-db run invoke stop-db test template-lint sam-build bench lint
 
 ## Installs what the commands need beyond the Rust toolchain: DynamoDB Local.
 deps: node_modules/.installed
@@ -83,6 +83,12 @@ template-lint: tools
 sam-build: tools cargo-lambda
 	PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --beta-features
 	@ls -l .aws-sam/build/*/bootstrap
+
+## Measures the release function against the baseline (benches/), then the pure parts.
+bench: deps tools
+	$(CARGO) build --release --bins --example baseline
+	scripts/local-services.sh exec -- $(CARGO) bench --bench lambda
+	$(CARGO) bench --bench micro
 
 lint:
 	$(CARGO) fmt --check
