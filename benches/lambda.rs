@@ -17,8 +17,13 @@ use oidc_client_secret::secret::ClientSecret;
 use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp, client_from_env};
 use runtime_api::{Outcome, RuntimeApi};
 
+/// Rounds and warm requests per round; `BENCH_ROUNDS` and `BENCH_REQUESTS` override them.
 const ROUNDS: usize = 5;
 const WARM_REQUESTS: usize = 300;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Default, Clone, Copy)]
@@ -83,8 +88,9 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
     assert!(matches!(&first, Outcome::Response(r) if r["statusCode"] == 200), "{}: {first:?}", binary.display());
     let init = api.init_duration(&function).expect("the function asked for an event");
     let cpu_before = cpu_seconds(pid, ticks);
-    let mut latencies = Vec::with_capacity(WARM_REQUESTS);
-    for _ in 0..WARM_REQUESTS {
+    let requests = setting("BENCH_REQUESTS", WARM_REQUESTS);
+    let mut latencies = Vec::with_capacity(requests);
+    for _ in 0..requests {
         let started = Instant::now();
         let outcome = api.invoke(&mut function, event, TIMEOUT).await;
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -99,7 +105,7 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
         init_ms: init.as_secs_f64() * 1000.0,
         p50_ms: percentile(&latencies, 0.5),
         p99_ms: percentile(&latencies, 0.99),
-        cpu_ms_per_request: cpu * 1000.0 / WARM_REQUESTS as f64,
+        cpu_ms_per_request: cpu * 1000.0 / requests as f64,
         peak_rss_mib: rss,
     }
 }
@@ -119,7 +125,9 @@ async fn main() {
         return; // run by `cargo test --all-targets`: only `cargo bench` measures
     }
     let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release");
-    let function = release.join("regenerate-secret");
+    // BENCH_FUNCTION measures another build of the function (say, one with symbols).
+    let function =
+        std::env::var_os("BENCH_FUNCTION").map(PathBuf::from).unwrap_or_else(|| release.join("regenerate-secret"));
     let baseline = release.join("examples/baseline");
     for binary in [&function, &baseline] {
         assert!(binary.exists(), "{} is missing: run `make bench`", binary.display());
@@ -139,7 +147,8 @@ async fn main() {
     let ticks = clock_ticks_per_second();
 
     let mut rounds: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
-    for round in 0..ROUNDS {
+    let rounds_wanted = setting("BENCH_ROUNDS", ROUNDS);
+    for round in 0..rounds_wanted {
         // Alternate the order, so neither side always runs on a warmer machine.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
@@ -166,7 +175,8 @@ async fn main() {
         ("peak RSS (MiB)", stat(0, |r| r.peak_rss_mib), stat(1, |r| r.peak_rss_mib), "<= 1.3x".into()),
         ("zip (MiB)", zips[0], zips[1], "<= 6 MiB".into()),
     ];
-    println!("{ROUNDS} rounds, medians; {WARM_REQUESTS} warm requests per round; DynamoDB Local on loopback");
+    let requests = setting("BENCH_REQUESTS", WARM_REQUESTS);
+    println!("{rounds_wanted} rounds, medians; {requests} warm requests per round; DynamoDB Local on loopback");
     println!("{:<22} {:>18} {:>10} {:>7}  target", "", "regenerate-secret", "baseline", "ratio");
     for (name, ours, base, target) in rows {
         println!("{name:<22} {ours:>18.2} {base:>10.2} {:>7.2}  {target}", ours / base);

@@ -2,7 +2,7 @@
 //! only changes secrets, so something else must create what it changes.
 //! Region, credentials and endpoint come from the usual AWS environment.
 
-use clap::{Parser, Subcommand};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
 use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
@@ -18,18 +18,37 @@ struct Args {
     command: Command,
 }
 
+/// Which app.
+#[derive(ClapArgs)]
+struct AppRef {
+    #[arg(long)]
+    org: String,
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    app: String,
+}
+
+impl AppRef {
+    fn key(&self) -> AppKey {
+        app_key(&self.org, &self.project, &self.app)
+    }
+}
+
+impl std::fmt::Display for AppRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.org, self.project, self.app)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create the table (pk/sk, on demand) unless it exists.
     CreateTable,
     /// Create an app unless it exists (an existing app is left as it is).
     App {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        project: String,
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        app: AppRef,
         #[arg(long)]
         client_id: String,
         #[arg(long = "type", default_value = "OIDC", value_parser = ["OIDC", "API", "SAML"])]
@@ -44,12 +63,8 @@ enum Command {
     },
     /// Name the Secrets Manager secret that may rotate an app (its rotationSecretArn).
     Rotation {
-        #[arg(long)]
-        org: String,
-        #[arg(long)]
-        project: String,
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        app: AppRef,
         #[arg(long)]
         secret_arn: String,
     },
@@ -93,18 +108,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let created = store.create_table().await?;
             println!("table {}: {}", store.table(), if created { "created" } else { "exists" });
         }
-        Command::App { org, project, app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
-            let key = app_key(&org, &project, &app);
-            let new = NewApp { key, client_id, app_type, state, auth_method, rotation_secret_arn };
+        Command::App { app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
+            let new = NewApp { key: app.key(), client_id, app_type, state, auth_method, rotation_secret_arn };
             let created = store.put_app(&new).await?;
-            println!("app {org}/{project}/{}: {}", new.key.app, if created { "created" } else { "exists" });
+            println!("app {app}: {}", if created { "created" } else { "exists" });
         }
-        Command::Rotation { org, project, app, secret_arn } => {
-            if !store.set_rotation_secret(&app_key(&org, &project, &app), &secret_arn).await? {
-                eprintln!("app {org}/{project}/{app} does not exist");
+        Command::Rotation { app, secret_arn } => {
+            if !store.set_rotation_secret(&app.key(), &secret_arn).await? {
+                eprintln!("app {app} does not exist");
                 std::process::exit(1);
             }
-            println!("app {org}/{project}/{app}: rotated by {secret_arn}");
+            println!("app {app}: rotated by {secret_arn}");
         }
         Command::Member { org, project, user, permissions } => {
             let org = parsed(OrgId::parse(&org, "--org"));
