@@ -69,12 +69,14 @@ invoke: local-db
 stop-db:
 	scripts/local-services.sh stop $(LOCAL_DIR)/dynamodb
 
-## Lints the template, runs every test against a fresh in-memory DynamoDB Local (the
-## runtime-level ones on the release binaries), then builds the SAM artifacts.
+## Lints the template, builds the SAM artifacts, then runs every test against a fresh
+## in-memory DynamoDB Local and moto (the runtime-level ones on the release binaries).
+## Benches and examples are compiled, not run: `make bench` runs them.
 test: deps tools template-lint
-	$(CARGO) build --release --bins
-	scripts/local-services.sh exec -- $(CARGO) test --all-targets
 	$(MAKE) sam-build
+	$(CARGO) build --release --bins
+	$(CARGO) test --all-targets --no-run
+	scripts/local-services.sh exec -- $(CARGO) test --lib --bins --tests
 
 template-lint: tools
 	$(VENV)/bin/cfn-lint template.yaml
