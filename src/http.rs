@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures_util::FutureExt;
@@ -122,11 +123,18 @@ impl<S: Store> Service<S> {
 /// Serves `service` through the Lambda Runtime API until the runtime stops.
 pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error> {
     let service = &service;
-    let handler =
-        service_fn(move |request| async move { Ok::<_, std::convert::Infallible>(service.handle(request).await) });
+    // Lambda hands a function one event at a time, so the flag set for an event below is
+    // the one its request reads here.
+    let bad_base64 = &AtomicBool::new(false);
+    let handler = service_fn(move |mut request: Request| async move {
+        if bad_base64.swap(false, Ordering::SeqCst) {
+            request.extensions_mut().insert(BadBase64Body);
+        }
+        Ok::<_, std::convert::Infallible>(service.handle(request).await)
+    });
     let mut adapter = Adapter::from(handler);
     lambda_http::lambda_runtime::run(service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
-        keep_repeated_headers(&mut event.payload);
+        bad_base64.store(prepare(&mut event.payload), Ordering::SeqCst);
         adapter.call(event)
     }))
     .await
@@ -134,13 +142,19 @@ pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error
 
 /// The request an event stands for, as the Lambda runtime builds it.
 pub fn request_from_event(mut event: LambdaRequest) -> Request {
-    keep_repeated_headers(&mut event);
-    let bad_base64 = take_bad_base64_body(&mut event);
+    let bad_base64 = prepare(&mut event);
     let mut request: Request = event.into();
     if bad_base64 {
         request.extensions_mut().insert(BadBase64Body);
     }
     request
+}
+
+/// Fixes up an event before `lambda_http` converts it; true when its body was flagged
+/// base64 but was not, and has been taken out.
+fn prepare(event: &mut LambdaRequest) -> bool {
+    keep_repeated_headers(event);
+    take_bad_base64_body(event)
 }
 
 /// Marks a request whose `isBase64Encoded` body was not base64.

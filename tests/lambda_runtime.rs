@@ -142,6 +142,10 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
                 assert_eq!(answer.header("www-authenticate").as_deref(), Some("Bearer"), "{name}");
             }
             "error-wrong-method.json" => answer.assert_error(405, 12, None, "Method Not Allowed"),
+            "error-bad-base64-body.json" => {
+                let text = "invalid body: flagged base64 but not base64";
+                answer.assert_error(400, 3, Some("REQ-invalid"), text);
+            }
             "error-malformed-id.json" => {
                 let text = "invalid appId: must be 1 to 200 characters from A-Z a-z 0-9 _ - . @";
                 answer.assert_error(400, 3, Some("REQ-invalid"), text);
