@@ -109,6 +109,15 @@ impl From<RotationError> for Diagnostic {
     }
 }
 
+/// A use-case error as a rotation error: a permission refusal means the secret is not
+/// the app's `rotationSecretArn`.
+fn refusal(arn: &str, error: Error) -> RotationError {
+    match error {
+        Error::PermissionDenied => RotationError::NotTheAppsSecret(arn.to_owned()),
+        error => RotationError::App(error),
+    }
+}
+
 fn sm_error(operation: &str, err: impl std::error::Error + 'static) -> RotationError {
     RotationError::SecretsManager(format!("{operation}: {}", DisplayErrorContext(&err)))
 }
@@ -237,11 +246,8 @@ impl<S: Store> Rotation<S> {
     ) -> Result<(AppKey, App), RotationError> {
         let key = document.key()?;
         *seen = Some(key.clone());
-        match self.rotator.writable_app(&key, &Authority::RotationSecret(arn.to_owned())).await {
-            Ok(app) => Ok((key, app)),
-            Err(Error::PermissionDenied) => Err(RotationError::NotTheAppsSecret(arn.to_owned())),
-            Err(error) => Err(RotationError::App(error)),
-        }
+        let app = self.rotator.writable_app(&key, &Authority::RotationSecret(arn.to_owned())).await;
+        app.map(|app| (key, app)).map_err(|error| refusal(arn, error))
     }
 
     async fn create(&self, arn: &str, token: &str, seen: &mut Option<AppKey>) -> Result<&'static str, RotationError> {
@@ -284,11 +290,7 @@ impl<S: Store> Rotation<S> {
             Request { key, authority: Authority::RotationSecret(arn.to_owned()), request_id: token.to_owned() };
         let Attempted { result, .. } =
             self.rotator.write(&request, ClientSecret::from_existing(pending.client_secret)).await;
-        match result {
-            Ok(_) => Ok("set"),
-            Err(Error::PermissionDenied) => Err(RotationError::NotTheAppsSecret(arn.to_owned())),
-            Err(error) => Err(RotationError::App(error)),
-        }
+        result.map(|_| "set").map_err(|error| refusal(arn, error))
     }
 
     async fn test(&self, arn: &str, token: &str, seen: &mut Option<AppKey>) -> Result<&'static str, RotationError> {
