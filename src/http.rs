@@ -45,10 +45,6 @@ impl<S: Store> Service<S> {
         Self { rotator: Rotator::new(store, config.secret), claims: config.claims.clone() }
     }
 
-    pub fn store(&self) -> &S {
-        self.rotator.store()
-    }
-
     /// Answers one request. Never fails: every error becomes its envelope, and a panic
     /// below becomes a 500 for this request alone (panics unwind; see Cargo.toml).
     pub async fn handle(&self, request: Request) -> Response<Body> {

@@ -148,10 +148,6 @@ impl<S: Store> Rotator<S> {
         Self { store, settings }
     }
 
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
     /// The app, if `authority` may give it a new secret now: the checks of a write, with
     /// one consistent read and no write.
     pub async fn writable_app(&self, key: &AppKey, authority: &Authority) -> Result<App, Error> {
