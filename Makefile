@@ -86,9 +86,11 @@ sam-build: tools cargo-lambda
 	PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --beta-features
 	@ls -l .aws-sam/build/*/bootstrap
 
-## Measures the release function against the baseline (benches/), then the pure parts.
+## Measures the release function against the baseline (benches/baseline/, every default)
+## and the tuned floor (benches/floor.rs), then the pure parts.
 bench: deps tools
-	$(CARGO) build --release --bins --example baseline
+	$(CARGO) build --release --bins --example floor
+	$(CARGO) build --release -p lambda-baseline
 	scripts/local-services.sh exec -- $(CARGO) bench --bench lambda
 	$(CARGO) bench --bench micro
 
