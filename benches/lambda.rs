@@ -82,7 +82,9 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
         ("AWS_ENDPOINT_URL_DYNAMODB", std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap()),
         ("AWS_ACCESS_KEY_ID", "local".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
-        ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_owned()),
+        // As template.yaml deploys it: one JSON line per request.
+        ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
     ];
     let mut function = api.spawn(binary, &env, None);
     let pid = function.child.id().expect("pid");
