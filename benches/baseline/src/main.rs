@@ -4,8 +4,9 @@
 //! `#[tokio::main]`. Nothing in it is tuned, so what `regenerate-secret` gains by its own
 //! choices (TLS backend, features, runtime flavour) shows against it.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::{Body, Error, Request, Response, run, service_fn};
+mod handler;
+
+use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,21 +14,5 @@ async fn main() -> Result<(), Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = &aws_sdk_dynamodb::Client::new(&config);
     let table = table.as_str();
-    run(service_fn(move |_request: Request| async move {
-        client
-            .update_item()
-            .table_name(table)
-            .key("pk", AttributeValue::S("BASELINE".into()))
-            .key("sk", AttributeValue::S("COUNTER".into()))
-            .update_expression("ADD hits :one")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await?;
-        let response = Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .body(Body::from(r#"{"ok":true}"#))?;
-        Ok::<_, Error>(response)
-    }))
-    .await
+    run(service_fn(move |_request: Request| handler::one_update(client, table))).await
 }
