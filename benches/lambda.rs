@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
+use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
 use oidc_client_secret::secret::ClientSecret;
-use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp, client_from_env};
+use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
+use oidc_client_secret::store::seed::NewApp;
 use runtime_api::{Outcome, RuntimeApi};
 
 /// Rounds and warm requests per round; `BENCH_ROUNDS` and `BENCH_REQUESTS` override them.

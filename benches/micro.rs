@@ -5,7 +5,7 @@ use oidc_client_secret::app::parse_timestamp;
 use oidc_client_secret::error::Error;
 use oidc_client_secret::http::{failure, request_from_event, success};
 use oidc_client_secret::ids::OrgId;
-use oidc_client_secret::rotate::Outcome;
+use oidc_client_secret::regenerate::Outcome;
 use oidc_client_secret::secret::ClientSecret;
 use std::hint::black_box;
 

@@ -13,7 +13,7 @@ pub const STATE_REMOVED: &str = "REMOVED";
 pub const SECRET_AUTH_METHODS: [&str; 2] = ["BASIC", "POST"];
 
 /// Which app: the org that owns it, its project, its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AppKey {
     pub org: OrgId,
     pub project: ProjectId,
@@ -53,14 +53,19 @@ impl App {
 }
 
 /// RFC 3339 in UTC with `Z` and six fractional digits, as ZITADEL writes timestamps.
+/// Every date [`parse_timestamp`] returns, and every date of this century, formats.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
     let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     at.to_offset(time::UtcOffset::UTC).format(&format).expect("a UTC date between years 0 and 9999 always formats")
 }
 
-/// Parses any RFC 3339 timestamp.
+/// Parses an RFC 3339 timestamp that is, in UTC, between the years 0 and 9999: one that
+/// can be written back. `9999-12-31T23:59:59-01:00` is valid RFC 3339, yet in UTC it is
+/// in the year 10000, which neither RFC 3339 nor a protobuf Timestamp can carry.
 pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &Rfc3339).ok()
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    at.checked_to_offset(time::UtcOffset::UTC).filter(|utc| (0..=9999).contains(&utc.year()))?;
+    Some(at)
 }
 
 #[cfg(test)]
@@ -72,5 +77,13 @@ mod tests {
         let at = parse_timestamp("2026-11-27T13:00:00.123+01:00").unwrap();
         assert_eq!(format_timestamp(at), "2026-11-27T12:00:00.123000Z");
         assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn timestamps_outside_the_utc_years_0_to_9999_do_not_parse() {
+        assert_eq!(parse_timestamp("9999-12-31T23:59:59-01:00"), None);
+        assert_eq!(parse_timestamp("0000-01-01T00:00:00+01:00"), None);
+        let last = parse_timestamp("9999-12-31T23:59:59.999999+00:00").unwrap();
+        assert_eq!(format_timestamp(last), "9999-12-31T23:59:59.999999Z");
     }
 }

@@ -24,7 +24,7 @@ use crate::config::{ClaimNames, Config};
 use crate::error::Error;
 use crate::identity;
 use crate::ids::{AppId, OrgId, ProjectId};
-use crate::rotate::{Attempted, Authority, Outcome, Rotator, Store};
+use crate::regenerate::{Attempted, Authority, Outcome, Regenerator, Store};
 
 pub const ORG_HEADER: &str = "x-zitadel-orgid";
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -36,29 +36,35 @@ const ROUTE: [&str; 8] = ["management", "v1", "projects", "{}", "apps", "{}", "o
 
 /// The handler's state, built once at start-up.
 pub struct Service<S> {
-    rotator: Rotator<S>,
+    regenerator: Regenerator<S>,
     claims: ClaimNames,
 }
 
 impl<S: Store> Service<S> {
     pub fn new(store: S, config: &Config) -> Self {
-        Self { rotator: Rotator::new(store, config.secret), claims: config.claims.clone() }
+        Self { regenerator: Regenerator::new(store, config.secret), claims: config.claims.clone() }
     }
 
     /// Answers one request. Never fails: every error becomes its envelope, and a panic
-    /// below becomes a 500 for this request alone (panics unwind; see Cargo.toml).
+    /// below, the encoding of the answer included, becomes a 500 for this request alone
+    /// (panics unwind; see Cargo.toml).
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let request_id = request_id(&request);
-        let mut key = None;
-        let served = AssertUnwindSafe(self.serve(&request, &request_id, &mut key)).catch_unwind().await;
-        let (result, attempts) = served.unwrap_or_else(|panic| (Err(Error::Internal(panic_message(&*panic))), 0));
-        let response = match &result {
-            Ok(outcome) => success(outcome),
-            Err(error) => failure(error),
-        };
-        let field = |f: fn(&AppKey) -> &str| key.as_ref().map(f).unwrap_or("");
-        let code = result.as_ref().err().map_or(0, Error::grpc_code);
+        let served = AssertUnwindSafe(async {
+            let served = self.serve(&request, &request_id).await;
+            let response = encode(&served.result);
+            (served, response)
+        })
+        .catch_unwind()
+        .await;
+        let (served, response) = served.unwrap_or_else(|panic| {
+            let served = Served { key: None, attempts: 0, result: Err(Error::Internal(panic_message(&*panic))) };
+            let response = encode(&served.result);
+            (served, response)
+        });
+        let field = |f: fn(&AppKey) -> &str| served.key.as_ref().map(f).unwrap_or("");
+        let code = served.result.as_ref().err().map_or(0, Error::grpc_code);
         tracing::info!(
             request_id = %request_id,
             org = field(|k| k.org.as_str()),
@@ -66,34 +72,28 @@ impl<S: Store> Service<S> {
             app = field(|k| k.app.as_str()),
             code,
             status = response.status().as_u16(),
-            attempts,
+            attempts = served.attempts,
             duration_ms = started.elapsed().as_micros() as f64 / 1000.0,
             "regenerate client secret"
         );
-        if let Some(detail) = result.as_ref().err().and_then(Error::log_detail) {
+        if let Some(detail) = served.result.as_ref().err().and_then(Error::log_detail) {
             tracing::error!(request_id = %request_id, detail, "request failed");
         }
         response
     }
 
-    async fn serve(
-        &self,
-        request: &Request,
-        request_id: &str,
-        key: &mut Option<AppKey>,
-    ) -> (Result<Outcome, Error>, u32) {
+    async fn serve(&self, request: &Request, request_id: &str) -> Served {
         let parsed = match self.parse(request) {
             Ok(parsed) => parsed,
-            Err(error) => return (Err(error), 0),
+            Err(error) => return Served { key: None, attempts: 0, result: Err(error) },
         };
-        *key = Some(parsed.key.clone());
-        let use_case = crate::rotate::Request {
+        let use_case = crate::regenerate::Request {
             key: parsed.key,
             authority: Authority::Member(parsed.caller.user),
             request_id: request_id.to_owned(),
         };
-        let Attempted { attempts, result } = self.rotator.regenerate(&use_case).await;
-        (result, attempts)
+        let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
+        Served { key: Some(use_case.key), attempts, result }
     }
 
     /// Everything that can be refused without storage, in SPEC order: route, identity,
@@ -193,6 +193,20 @@ struct Parsed {
     caller: identity::Caller,
 }
 
+/// What serving one request came to: the fields of its log line, and its result.
+struct Served {
+    key: Option<AppKey>,
+    attempts: u32,
+    result: Result<Outcome, Error>,
+}
+
+fn encode(result: &Result<Outcome, Error>) -> Response<Body> {
+    match result {
+        Ok(outcome) => success(outcome),
+        Err(error) => failure(error),
+    }
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
     format!("panic: {}", text.unwrap_or("(no message)"))
@@ -211,19 +225,31 @@ fn request_id(request: &Request) -> String {
     from_gateway.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
 }
 
+/// The REST API resource of this operation.
+const RESOURCE: &str = "/management/v1/projects/{projectId}/apps/{appId}/oidc_config/_generate_client_secret";
+
 /// The raw project and app ids, from `pathParameters` or else from the raw path
-/// (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded.
+/// (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded. The route is
+/// checked either way: the raw path, or a REST API's resource, must be this operation's,
+/// so no other route that happens to name `projectId` and `appId` reaches the use case.
 fn route(request: &Request) -> Result<(String, String), Error> {
+    let raw = request.raw_http_path();
+    let path = if raw.is_empty() { request.uri().path() } else { raw };
+    let from_path = match_path(without_stage(request, path));
+    let rest_resource = matches!(
+        request.request_context_ref(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) if c.resource_path.as_deref() == Some(RESOURCE)
+    );
+    if from_path.is_none() && !rest_resource {
+        return Err(Error::RouteNotFound);
+    }
     let from_parameters = request
         .path_parameters_ref()
         .and_then(|params| Some((params.first("projectId")?.to_owned(), params.first("appId")?.to_owned())));
-    let ids = match from_parameters {
-        Some(ids) => ids,
-        None => {
-            let raw = request.raw_http_path();
-            let path = if raw.is_empty() { request.uri().path() } else { raw };
-            match_path(without_stage(request, path)).ok_or(Error::RouteNotFound)??
-        }
+    let ids = match (from_parameters, from_path) {
+        (Some(ids), _) => ids,
+        (None, Some(ids)) => ids?,
+        (None, None) => return Err(Error::RouteNotFound),
     };
     if request.method() != Method::POST {
         return Err(Error::MethodNotAllowed);

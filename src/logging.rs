@@ -1,22 +1,26 @@
 //! The log subscriber of every binary: Lambda's conventions (`AWS_LAMBDA_LOG_LEVEL` or
 //! `RUST_LOG`, default INFO; `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines), with one
-//! difference from `lambda_runtime`'s default: the crates that log whole requests,
-//! responses or events at TRACE (the AWS SDK, hyper, the Lambda runtime) are capped at
-//! DEBUG, since those hold hashes, tokens and secrets. Only a level is read (no
-//! per-target directives), so no setting lifts the cap.
+//! difference from `lambda_runtime`'s default: only this crate's own code may log below
+//! INFO. Every dependency, present or future, is held at INFO whatever the level, since
+//! below it they log payloads: the SDK's SigV4 signer logs canonical requests at TRACE and,
+//! with `LOG_SIGNABLE_BODY=true`, whole request bodies (a hash, or the plaintext of
+//! `PutSecretValue`); the SDK and hyper log responses. It is an allow-list, not a list of
+//! crates to silence, and only a level is read (no per-target directives), so no setting
+//! lifts it.
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
-/// Targets (by prefix) whose TRACE output would carry payloads.
-const CAPPED: [&str; 6] = ["aws_smithy", "aws_sdk", "aws_config", "aws_runtime", "hyper", "lambda_runtime"];
+/// The targets that may log below INFO: this crate and its binaries, which never log a
+/// payload.
+const OWN: [&str; 5] = ["oidc_client_secret", "regenerate_secret", "rotate_secret", "local", "admin"];
 
 /// The filter for a level such as `INFO` or `trace` (INFO when absent or unknown).
 pub fn filter(level: Option<&str>) -> EnvFilter {
     let level = level.and_then(|l| l.trim().parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
-    let cap = level.min(LevelFilter::DEBUG);
-    CAPPED.iter().fold(EnvFilter::default().add_directive(level.into()), |filter, target| {
-        filter.add_directive(format!("{target}={cap}").parse().expect("a valid directive"))
+    let everyone_else = level.min(LevelFilter::INFO);
+    OWN.iter().fold(EnvFilter::default().add_directive(everyone_else.into()), |filter, target| {
+        filter.add_directive(format!("{target}={level}").parse().expect("a valid directive"))
     })
 }
 
@@ -36,12 +40,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn payload_crates_are_capped_at_debug_whatever_the_level() {
+    fn only_this_crate_logs_below_info_whatever_the_level() {
         let trace = filter(Some("TRACE")).to_string();
-        assert!(trace.contains("aws_smithy=debug") && trace.contains("hyper=debug"), "{trace}");
-        assert!(trace.split(',').any(|d| d == "trace"), "{trace}");
+        let directives: Vec<&str> = trace.split(',').collect();
+        assert!(directives.contains(&"info"), "{trace}");
+        assert!(directives.contains(&"oidc_client_secret=trace"), "{trace}");
+        assert!(!directives.iter().any(|d| d.starts_with("aws") || d.starts_with("hyper")), "{trace}");
         let warn = filter(Some("warn")).to_string();
-        assert!(warn.contains("aws_smithy=warn") && warn.split(',').any(|d| d == "warn"), "{warn}");
+        assert!(warn.split(',').any(|d| d == "warn") && warn.contains("oidc_client_secret=warn"), "{warn}");
         assert!(filter(None).to_string().split(',').any(|d| d == "info"));
+        assert!(filter(Some("loud")).to_string().split(',').any(|d| d == "info"));
     }
 }

@@ -1,39 +1,81 @@
 //! Scheduled rotation through AWS Secrets Manager: the four steps of its rotation
-//! protocol, on top of the same use case as the HTTP path.
+//! protocol and their rules, on top of the same use case as the HTTP path. Secrets
+//! Manager is reached through the [`Secrets`] trait (the SDK is in `crate::secrets`).
 //!
 //! The secret's value is `{"orgId","projectId","appId","clientId","clientSecret"}`: the
 //! client reads its current secret from Secrets Manager. As in AWS's rotation template,
 //! every step first checks that rotation is enabled and the token is a version of the
 //! secret, does nothing when that version is already AWSCURRENT, and is idempotent when
-//! Secrets Manager retries it:
+//! Secrets Manager retries it. Each step reads the table once:
 //!
 //! - `createSecret`: a new secret as AWSPENDING, unless that version has a value already.
-//! - `setSecret`: its hash into the table through the use case (`source` rotation, `actor`
-//!   the secret's ARN), unless the table's hash already verifies it.
-//! - `testSecret`: the pending value must verify against the table.
-//! - `finishSecret`: AWSCURRENT moves to the pending version.
+//! - `setSecret`: the pending value must be a secret by the generation rules (32 to 72
+//!   characters from `A-Z a-z 0-9`); its hash goes into the table through the use case
+//!   (`source` rotation, `actor` the secret's ARN), unless the table's current hash is it.
+//! - `testSecret`: the pending value must verify against the app's current hash, never
+//!   the previous one kept for a grace period.
+//! - `finishSecret`: the same check, and only then AWSCURRENT moves to the pending version.
 //!
 //! Only the secret named in the app's `rotationSecretArn` may rotate that app: every step
 //! checks it before writing anything, and the table write re-checks it in its condition.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Instant;
 
-use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
-use crate::app::{App, AppKey};
+use crate::app::AppKey;
 use crate::config::SecretSettings;
 use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId};
-use crate::rotate::{Attempted, Authority, Request, Rotator, Store};
-use crate::secret::{ClientSecret, matches_hash, verify_client_secret};
+use crate::regenerate::{Attempted, Authority, Installed, Regenerator, Request, Store};
+use crate::secret::ClientSecret;
 
-const CURRENT: &str = "AWSCURRENT";
-const PENDING: &str = "AWSPENDING";
+pub const CURRENT: &str = "AWSCURRENT";
+pub const PENDING: &str = "AWSPENDING";
+
+/// A secret as `DescribeSecret` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    pub arn: String,
+    pub rotation_enabled: bool,
+    /// Version id -> its staging labels.
+    pub versions: HashMap<String, Vec<String>>,
+}
+
+/// A Secrets Manager call that failed; the text is for the log and the runtime's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SecretsError(pub String);
+
+/// Secrets Manager, as the rotation protocol needs it (see [`crate::secrets`]).
+pub trait Secrets: Send + Sync {
+    fn describe(&self, secret_id: &str) -> impl Future<Output = Result<Described, SecretsError>> + Send;
+    /// The string value of the version staged `stage` (and with id `version`, when given);
+    /// `None` when there is no such version or it has no value yet.
+    fn value(
+        &self,
+        arn: &str,
+        version: Option<&str>,
+        stage: &str,
+    ) -> impl Future<Output = Result<Option<String>, SecretsError>> + Send;
+    /// Puts `value` into version `token`, staged AWSPENDING.
+    fn put_pending(
+        &self,
+        arn: &str,
+        token: &str,
+        value: String,
+    ) -> impl Future<Output = Result<(), SecretsError>> + Send;
+    /// Moves AWSCURRENT to version `token`, from version `current`.
+    fn make_current(
+        &self,
+        arn: &str,
+        token: &str,
+        current: Option<&str>,
+    ) -> impl Future<Output = Result<(), SecretsError>> + Send;
+}
 
 /// The event Secrets Manager sends the rotation function.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -55,11 +97,22 @@ struct SecretDocument {
     app_id: String,
     #[serde(default)]
     client_id: String,
-    #[serde(default)]
-    client_secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
 }
 
 impl SecretDocument {
+    fn parse(text: &str) -> Result<Self, RotationError> {
+        // The parser's message could quote the value: only the position is kept.
+        serde_json::from_str(text).map_err(|e| {
+            RotationError::BadValue(format!(
+                "not JSON of the expected shape at line {}, column {}",
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+
     fn key(&self) -> Result<AppKey, RotationError> {
         let invalid = |e: Error| RotationError::BadValue(e.to_string());
         Ok(AppKey {
@@ -67,6 +120,13 @@ impl SecretDocument {
             project: ProjectId::parse(&self.project_id).map_err(invalid)?,
             app: AppId::parse(&self.app_id).map_err(invalid)?,
         })
+    }
+
+    /// The client secret, if it is one by the rules secrets are generated by.
+    fn secret(&self) -> Result<ClientSecret, RotationError> {
+        let value =
+            self.client_secret.clone().ok_or_else(|| RotationError::BadValue("clientSecret is missing".into()))?;
+        ClientSecret::parse(value).map_err(|e| RotationError::BadValue(e.to_string()))
     }
 }
 
@@ -86,11 +146,19 @@ pub enum RotationError {
     NotTheAppsSecret(String),
     #[error("the pending secret does not verify against the table")]
     TestFailed,
+    #[error("the pending secret is not the app's current secret: setSecret has not run, or a newer secret replaced it")]
+    NotInstalled,
     /// A refusal or failure of the use case (app missing, not OIDC, conflict, storage).
     #[error("{0}")]
     App(Error),
     #[error("Secrets Manager {0}")]
     SecretsManager(String),
+}
+
+impl From<SecretsError> for RotationError {
+    fn from(error: SecretsError) -> Self {
+        RotationError::SecretsManager(error.0)
+    }
 }
 
 impl From<RotationError> for Diagnostic {
@@ -102,6 +170,7 @@ impl From<RotationError> for Diagnostic {
             RotationError::BadValue(_) => "InvalidSecretValue",
             RotationError::NotTheAppsSecret(_) => "NotTheAppsSecret",
             RotationError::TestFailed => "TestFailed",
+            RotationError::NotInstalled => "NotInstalled",
             RotationError::App(_) => "AppRefused",
             RotationError::SecretsManager(_) => "SecretsManagerError",
         };
@@ -111,19 +180,15 @@ impl From<RotationError> for Diagnostic {
 
 /// A use-case error as a rotation error: a permission refusal means the secret is not
 /// the app's `rotationSecretArn`.
-fn refusal(arn: &str, error: Error) -> RotationError {
+fn refusal(arn: &str, error: RotationError) -> RotationError {
     match error {
-        Error::PermissionDenied => RotationError::NotTheAppsSecret(arn.to_owned()),
-        error => RotationError::App(error),
+        RotationError::App(Error::PermissionDenied) => RotationError::NotTheAppsSecret(arn.to_owned()),
+        error => error,
     }
 }
 
-fn sm_error(operation: &str, err: impl std::error::Error + 'static) -> RotationError {
-    RotationError::SecretsManager(format!("{operation}: {}", DisplayErrorContext(&err)))
-}
-
 /// Serves rotation events through the Lambda Runtime API until the runtime stops.
-pub async fn run<S: Store>(rotation: Rotation<S>) -> Result<(), lambda_runtime::Error> {
+pub async fn run<S: Store, M: Secrets>(rotation: Rotation<S, M>) -> Result<(), lambda_runtime::Error> {
     let rotation = &rotation;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<RotationEvent>| async move {
         rotation.handle(&event.payload, &event.context.request_id).await
@@ -131,23 +196,42 @@ pub async fn run<S: Store>(rotation: Rotation<S>) -> Result<(), lambda_runtime::
     .await
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Create,
+    Set,
+    Test,
+    Finish,
+}
+
+/// What one step did, for the log line: the app its secret names, once read, and the outcome.
+struct Report {
+    app: Option<AppKey>,
+    result: Result<&'static str, RotationError>,
+}
+
+impl Report {
+    fn early(result: Result<&'static str, RotationError>) -> Self {
+        Self { app: None, result }
+    }
+}
+
 /// The rotation function's state, built once at start-up.
-pub struct Rotation<S> {
-    secrets: Client,
-    rotator: Rotator<S>,
+pub struct Rotation<S, M> {
+    secrets: M,
+    regenerator: Regenerator<S>,
     length: usize,
 }
 
-impl<S: Store> Rotation<S> {
-    pub fn new(secrets: Client, store: S, settings: SecretSettings) -> Self {
-        Self { secrets, rotator: Rotator::new(store, settings), length: settings.length }
+impl<S: Store, M: Secrets> Rotation<S, M> {
+    pub fn new(secrets: M, store: S, settings: SecretSettings) -> Self {
+        Self { secrets, regenerator: Regenerator::new(store, settings), length: settings.length }
     }
 
     /// Runs one step and leaves one log line, whatever the outcome.
     pub async fn handle(&self, event: &RotationEvent, request_id: &str) -> Result<(), RotationError> {
         let started = Instant::now();
-        let mut app = None;
-        let result = self.step(event, &mut app).await;
+        let Report { app, result } = self.step(event).await;
         let field = |f: fn(&AppKey) -> &str| app.as_ref().map(f).unwrap_or("");
         let outcome = match &result {
             Ok(outcome) => *outcome,
@@ -175,150 +259,324 @@ impl<S: Store> Rotation<S> {
         result.map(drop)
     }
 
-    async fn step(&self, event: &RotationEvent, app: &mut Option<AppKey>) -> Result<&'static str, RotationError> {
-        let described = self
-            .secrets
-            .describe_secret()
-            .secret_id(&event.secret_id)
-            .send()
-            .await
-            .map_err(|e| sm_error("DescribeSecret", e))?;
-        let arn = described.arn().unwrap_or(&event.secret_id).to_owned();
-        if described.rotation_enabled() != Some(true) {
-            return Err(RotationError::NotEnabled(arn));
+    async fn step(&self, event: &RotationEvent) -> Report {
+        let token = event.token.as_str();
+        let described = match self.pending_version(event).await {
+            Ok(Some(described)) => described,
+            Ok(None) => return Report::early(Ok("already current")),
+            Err(error) => return Report::early(Err(error)),
+        };
+        let step = match event.step.as_str() {
+            "createSecret" => Step::Create,
+            "setSecret" => Step::Set,
+            "testSecret" => Step::Test,
+            "finishSecret" => Step::Finish,
+            other => return Report::early(Err(RotationError::UnknownStep(other.to_owned()))),
+        };
+        let arn = described.arn.as_str();
+        // createSecret starts from the current value; every later step from the pending one.
+        let document = match step {
+            Step::Create => self.document(arn, None, CURRENT, "the AWSCURRENT version has no value").await,
+            _ => {
+                self.document(arn, Some(token), PENDING, "the pending version has no value; createSecret has not run")
+                    .await
+            }
+        };
+        let (document, key) = match document.and_then(|d| d.key().map(|key| (d, key))) {
+            Ok(found) => found,
+            Err(error) => return Report::early(Err(error)),
+        };
+        let authority = Authority::RotationSecret(arn.to_owned());
+        let result = match step {
+            Step::Create => self.create(arn, token, &key, &authority, document).await,
+            Step::Set => self.set(token, &key, authority, &document).await,
+            Step::Test => self.test(&key, &authority, &document).await,
+            Step::Finish => self.finish(arn, token, &described.versions, &key, &authority, &document).await,
+        };
+        Report { app: Some(key), result: result.map_err(|error| refusal(arn, error)) }
+    }
+
+    /// AWS's template checks, before anything else: rotation enabled, the token a version
+    /// of the secret; `None` when that version is already AWSCURRENT (nothing to do).
+    async fn pending_version(&self, event: &RotationEvent) -> Result<Option<Described>, RotationError> {
+        let described = self.secrets.describe(&event.secret_id).await?;
+        if !described.rotation_enabled {
+            return Err(RotationError::NotEnabled(described.arn));
         }
-        let versions: &HashMap<String, Vec<String>> =
-            described.version_ids_to_stages().ok_or_else(|| RotationError::UnknownToken(event.token.clone()))?;
-        let stages = versions.get(&event.token).ok_or_else(|| RotationError::UnknownToken(event.token.clone()))?;
+        let stages =
+            described.versions.get(&event.token).ok_or_else(|| RotationError::UnknownToken(event.token.clone()))?;
         if stages.iter().any(|s| s == CURRENT) {
-            return Ok("already current");
+            return Ok(None);
         }
         if !stages.iter().any(|s| s == PENDING) {
             return Err(RotationError::NotPending(event.token.clone()));
         }
-        match event.step.as_str() {
-            "createSecret" => self.create(&arn, &event.token, app).await,
-            "setSecret" => self.set(&arn, &event.token, app).await,
-            "testSecret" => self.test(&arn, &event.token, app).await,
-            "finishSecret" => self.finish(&arn, &event.token, versions).await,
-            other => Err(RotationError::UnknownStep(other.to_owned())),
-        }
+        Ok(Some(described))
     }
 
-    /// The value of one version, or `None` when that version has no value yet.
-    async fn value(
+    async fn document(
         &self,
         arn: &str,
         version: Option<&str>,
         stage: &str,
-    ) -> Result<Option<SecretDocument>, RotationError> {
-        let result = self
-            .secrets
-            .get_secret_value()
-            .secret_id(arn)
-            .set_version_id(version.map(str::to_owned))
-            .version_stage(stage)
-            .send()
-            .await;
-        let output = match result {
-            Ok(output) => output,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
-            Err(e) => return Err(sm_error("GetSecretValue", e)),
-        };
-        let Some(text) = output.secret_string() else { return Ok(None) };
-        serde_json::from_str(text)
-            .map(Some)
-            .map_err(|e| RotationError::BadValue(format!("line {}, column {}", e.line(), e.column())))
+        missing: &str,
+    ) -> Result<SecretDocument, RotationError> {
+        let text = self.secrets.value(arn, version, stage).await?;
+        SecretDocument::parse(&text.ok_or_else(|| RotationError::BadValue(missing.to_owned()))?)
     }
 
-    async fn pending(&self, arn: &str, token: &str) -> Result<SecretDocument, RotationError> {
-        self.value(arn, Some(token), PENDING)
-            .await?
-            .ok_or_else(|| RotationError::BadValue(format!("version {token} has no value; createSecret has not run")))
-    }
-
-    /// The app the document names, if this secret may rotate it now.
-    async fn app_for(
+    /// A new secret as AWSPENDING, unless that version has a value already.
+    async fn create(
         &self,
         arn: &str,
-        document: &SecretDocument,
-        seen: &mut Option<AppKey>,
-    ) -> Result<(AppKey, App), RotationError> {
-        let key = document.key()?;
-        *seen = Some(key.clone());
-        let app = self.rotator.writable_app(&key, &Authority::RotationSecret(arn.to_owned())).await;
-        app.map(|app| (key, app)).map_err(|error| refusal(arn, error))
-    }
-
-    async fn create(&self, arn: &str, token: &str, seen: &mut Option<AppKey>) -> Result<&'static str, RotationError> {
-        let current = self
-            .value(arn, None, CURRENT)
-            .await?
-            .ok_or_else(|| RotationError::BadValue("the AWSCURRENT version has no value".into()))?;
-        let (_, app) = self.app_for(arn, &current, seen).await?;
-        if self.value(arn, Some(token), PENDING).await?.is_some() {
+        token: &str,
+        key: &AppKey,
+        authority: &Authority,
+        current: SecretDocument,
+    ) -> Result<&'static str, RotationError> {
+        let app = self.regenerator.writable_app(key, authority).await.map_err(RotationError::App)?;
+        if self.secrets.value(arn, Some(token), PENDING).await?.is_some() {
             return Ok("already created");
         }
         let secret = ClientSecret::generate(self.length);
-        let document = SecretDocument {
-            org_id: current.org_id,
-            project_id: current.project_id,
-            app_id: current.app_id,
-            client_id: app.client_id,
-            client_secret: secret.expose().to_owned(),
-        };
+        let document =
+            SecretDocument { client_id: app.client_id, client_secret: Some(secret.expose().to_owned()), ..current };
         let text = serde_json::to_string(&document).map_err(|e| RotationError::BadValue(e.to_string()))?;
-        self.secrets
-            .put_secret_value()
-            .secret_id(arn)
-            .client_request_token(token)
-            .secret_string(text)
-            .version_stages(PENDING)
-            .send()
-            .await
-            .map_err(|e| sm_error("PutSecretValue", e))?;
+        self.secrets.put_pending(arn, token, text).await?;
         Ok("created")
     }
 
-    async fn set(&self, arn: &str, token: &str, seen: &mut Option<AppKey>) -> Result<&'static str, RotationError> {
-        let pending = self.pending(arn, token).await?;
-        let (key, app) = self.app_for(arn, &pending, seen).await?;
-        if app.secret_hash.as_deref().is_some_and(|hash| matches_hash(&pending.client_secret, hash)) {
-            return Ok("already set");
-        }
-        let request =
-            Request { key, authority: Authority::RotationSecret(arn.to_owned()), request_id: token.to_owned() };
-        let Attempted { result, .. } =
-            self.rotator.write(&request, ClientSecret::from_existing(pending.client_secret)).await;
-        result.map(|_| "set").map_err(|error| refusal(arn, error))
-    }
-
-    async fn test(&self, arn: &str, token: &str, seen: &mut Option<AppKey>) -> Result<&'static str, RotationError> {
-        let pending = self.pending(arn, token).await?;
-        let (_, app) = self.app_for(arn, &pending, seen).await?;
-        if verify_client_secret(&app, &pending.client_secret, OffsetDateTime::now_utc()) {
-            Ok("tested")
-        } else {
-            Err(RotationError::TestFailed)
+    /// The pending secret's hash into the table, unless the app's current hash is already it.
+    async fn set(
+        &self,
+        token: &str,
+        key: &AppKey,
+        authority: Authority,
+        pending: &SecretDocument,
+    ) -> Result<&'static str, RotationError> {
+        let secret = pending.secret()?;
+        let request = Request { key: key.clone(), authority, request_id: token.to_owned() };
+        let Attempted { result, .. } = self.regenerator.install(&request, &secret).await;
+        match result.map_err(RotationError::App)? {
+            Installed::Written(_) => Ok("set"),
+            Installed::AlreadyCurrent => Ok("already set"),
         }
     }
 
+    /// The pending secret must be the app's current secret (not the previous one kept for
+    /// a grace period).
+    async fn test(
+        &self,
+        key: &AppKey,
+        authority: &Authority,
+        pending: &SecretDocument,
+    ) -> Result<&'static str, RotationError> {
+        let secret = pending.secret()?;
+        match self.regenerator.is_current(key, authority, &secret).await.map_err(RotationError::App)? {
+            true => Ok("tested"),
+            false => Err(RotationError::TestFailed),
+        }
+    }
+
+    /// AWSCURRENT moves to the pending version, only if the table holds it as current.
     async fn finish(
         &self,
         arn: &str,
         token: &str,
         versions: &HashMap<String, Vec<String>>,
+        key: &AppKey,
+        authority: &Authority,
+        pending: &SecretDocument,
     ) -> Result<&'static str, RotationError> {
-        let current = versions.iter().find(|(_, stages)| stages.iter().any(|s| s == CURRENT)).map(|(id, _)| id.clone());
-        self.secrets
-            .update_secret_version_stage()
-            .secret_id(arn)
-            .version_stage(CURRENT)
-            .move_to_version_id(token)
-            .set_remove_from_version_id(current)
-            .send()
-            .await
-            .map_err(|e| sm_error("UpdateSecretVersionStage", e))?;
+        let secret = pending.secret()?;
+        if !self.regenerator.is_current(key, authority, &secret).await.map_err(RotationError::App)? {
+            return Err(RotationError::NotInstalled);
+        }
+        let current =
+            versions.iter().find(|(_, stages)| stages.iter().any(|s| s == CURRENT)).map(|(id, _)| id.as_str());
+        self.secrets.make_current(arn, token, current).await?;
         Ok("finished")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::secret::verify_client_secret;
+    use crate::secrets::memory::{MemorySecrets, PREVIOUS};
+    use crate::store::memory::{MemoryStore, key, oidc_app};
+
+    const ARN: &str = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:app-1-AbCdEf";
+    const INTRUDER: &str = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:intruder-XyZxYz";
+    const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+    fn document(secret: Option<&str>) -> String {
+        let mut value = json!({"orgId": "org-a", "projectId": "proj-1", "appId": "app-1", "clientId": "client-1"});
+        if let Some(secret) = secret {
+            value["clientSecret"] = Value::from(secret);
+        }
+        value.to_string()
+    }
+
+    /// The app names ARN as its rotation secret; both ARN and INTRUDER exist.
+    fn fixture(grace: Duration) -> Rotation<MemoryStore, MemorySecrets> {
+        let store = MemoryStore::default();
+        let mut app = oidc_app(key("org-a", "proj-1", "app-1"));
+        app.rotation_secret_arn = Some(ARN.into());
+        store.put_app(app);
+        let secrets = MemorySecrets::default();
+        for arn in [ARN, INTRUDER] {
+            secrets.create(arn, "v0", &document(None));
+        }
+        Rotation::new(secrets, store, SecretSettings { grace, ..SecretSettings::default() })
+    }
+
+    async fn step(
+        r: &Rotation<MemoryStore, MemorySecrets>,
+        arn: &str,
+        step: &str,
+        token: &str,
+    ) -> Result<(), RotationError> {
+        let event = RotationEvent { step: step.into(), secret_id: arn.into(), token: token.into() };
+        r.handle(&event, "req").await
+    }
+
+    fn stored(r: &Rotation<MemoryStore, MemorySecrets>) -> crate::app::App {
+        r.regenerator.store().app(&key("org-a", "proj-1", "app-1")).unwrap()
+    }
+
+    fn client_secret(text: &str) -> String {
+        serde_json::from_str::<Value>(text).unwrap()["clientSecret"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn four_steps_make_a_new_secret_current_in_the_table_and_in_secrets_manager() {
+        let r = fixture(Duration::ZERO);
+        r.secrets.start_rotation(ARN, "v1");
+        for name in STEPS {
+            step(&r, ARN, name, "v1").await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let current = r.secrets.stage_value(ARN, CURRENT).unwrap();
+        let secret = client_secret(&current);
+        assert_eq!(secret.len(), 64);
+        let app = stored(&r);
+        assert!(verify_client_secret(&app, &secret, OffsetDateTime::now_utc()));
+        assert_eq!(app.sequence, 1);
+        assert_eq!(r.secrets.stages(ARN, "v0"), vec![PREVIOUS.to_owned()]);
+        let events = r.regenerator.store().events();
+        assert_eq!((events.len(), events[0].actor.as_str(), events[0].request_id.as_str()), (1, ARN, "v1"));
+    }
+
+    #[tokio::test]
+    async fn every_step_twice_is_the_same_as_once() {
+        let r = fixture(Duration::ZERO);
+        r.secrets.start_rotation(ARN, "v1");
+        for name in STEPS {
+            step(&r, ARN, name, "v1").await.unwrap();
+            step(&r, ARN, name, "v1").await.unwrap_or_else(|e| panic!("{name} again: {e}"));
+        }
+        assert_eq!(stored(&r).sequence, 1);
+        assert_eq!(r.secrets.writes(), 2, "one PutSecretValue, one stage move");
+    }
+
+    #[tokio::test]
+    async fn set_secret_takes_only_a_secret_by_the_generation_rules() {
+        let r = fixture(Duration::ZERO);
+        r.secrets.start_rotation(ARN, "v1");
+        let weak = [
+            Some(String::new()),
+            Some("a".into()),
+            Some("a".repeat(80)),
+            Some(format!("{}é", "a".repeat(40))),
+            Some(format!("{}!", "a".repeat(40))),
+            None,
+        ];
+        for value in weak {
+            r.secrets.put_by_hand(ARN, "v1", &document(value.as_deref()));
+            let error = step(&r, ARN, "setSecret", "v1").await.unwrap_err();
+            assert!(matches!(error, RotationError::BadValue(_)), "{value:?}: {error}");
+            if let Some(value) = value.filter(|v| v.len() > 8) {
+                assert!(!error.to_string().contains(&value), "the error holds the value");
+            }
+        }
+        r.secrets.put_by_hand(ARN, "v1", "not json");
+        assert!(matches!(step(&r, ARN, "setSecret", "v1").await, Err(RotationError::BadValue(_))));
+        assert_eq!(r.regenerator.store().calls(), (0, 0), "nothing reached the table");
+        let fine = ClientSecret::generate(32);
+        r.secrets.put_by_hand(ARN, "v1", &document(Some(fine.expose())));
+        step(&r, ARN, "setSecret", "v1").await.unwrap();
+        assert!(verify_client_secret(&stored(&r), fine.expose(), OffsetDateTime::now_utc()));
+    }
+
+    #[tokio::test]
+    async fn test_and_finish_refuse_a_pending_secret_that_is_only_the_previous_one() {
+        let r = fixture(Duration::from_secs(600));
+        r.secrets.start_rotation(ARN, "v1");
+        step(&r, ARN, "createSecret", "v1").await.unwrap();
+        step(&r, ARN, "setSecret", "v1").await.unwrap();
+        // A regenerate through the HTTP path: the pending secret is now the previous one.
+        let member = crate::ids::UserId::parse("user-1", "user").unwrap();
+        let org = crate::ids::OrgId::parse("org-a", "org").unwrap();
+        r.regenerator.store().grant(&org, &member, None, &[crate::regenerate::APP_WRITE_PERMISSION]);
+        let request = Request {
+            key: key("org-a", "proj-1", "app-1"),
+            authority: Authority::Member(member),
+            request_id: "http".into(),
+        };
+        r.regenerator.regenerate(&request).await.result.unwrap();
+        let pending = client_secret(&r.secrets.stage_value(ARN, PENDING).unwrap());
+        assert!(verify_client_secret(&stored(&r), &pending, OffsetDateTime::now_utc()), "still valid as previous");
+        assert_eq!(step(&r, ARN, "testSecret", "v1").await.unwrap_err(), RotationError::TestFailed);
+        let writes = r.secrets.writes();
+        assert_eq!(step(&r, ARN, "finishSecret", "v1").await.unwrap_err(), RotationError::NotInstalled);
+        assert_eq!(r.secrets.writes(), writes, "AWSCURRENT did not move");
+        assert_eq!(r.secrets.stages(ARN, "v0"), vec![CURRENT.to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn finish_secret_without_set_secret_moves_nothing() {
+        let r = fixture(Duration::ZERO);
+        r.secrets.start_rotation(ARN, "v1");
+        step(&r, ARN, "createSecret", "v1").await.unwrap();
+        let writes = r.secrets.writes();
+        assert_eq!(step(&r, ARN, "finishSecret", "v1").await.unwrap_err(), RotationError::NotInstalled);
+        assert_eq!(r.secrets.writes(), writes);
+        assert_eq!(r.secrets.stages(ARN, "v0"), vec![CURRENT.to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_is_not_the_apps_is_refused_at_every_step_without_a_write() {
+        let r = fixture(Duration::ZERO);
+        r.secrets.start_rotation(INTRUDER, "v1");
+        let refused = RotationError::NotTheAppsSecret(INTRUDER.into());
+        assert_eq!(step(&r, INTRUDER, "createSecret", "v1").await.unwrap_err(), refused);
+        assert_eq!(r.secrets.writes(), 0);
+        r.secrets.put_by_hand(INTRUDER, "v1", &document(Some(ClientSecret::generate(64).expose())));
+        for name in ["setSecret", "testSecret", "finishSecret"] {
+            assert_eq!(step(&r, INTRUDER, name, "v1").await.unwrap_err(), refused, "{name}");
+        }
+        assert_eq!(r.secrets.writes(), 0);
+        assert_eq!(r.secrets.stages(INTRUDER, "v0"), vec![CURRENT.to_owned()]);
+        assert_eq!(r.regenerator.store().calls().1, 0, "no write was tried");
+    }
+
+    #[tokio::test]
+    async fn steps_check_rotation_state_token_and_step_first() {
+        let r = fixture(Duration::ZERO);
+        assert_eq!(step(&r, ARN, "createSecret", "v1").await.unwrap_err(), RotationError::NotEnabled(ARN.into()));
+        r.secrets.start_rotation(ARN, "v1");
+        assert_eq!(step(&r, ARN, "createSecret", "v9").await.unwrap_err(), RotationError::UnknownToken("v9".into()));
+        assert!(step(&r, ARN, "createSecret", "v0").await.is_ok(), "already AWSCURRENT: nothing to do");
+        assert_eq!(
+            step(&r, ARN, "rotateEverything", "v1").await.unwrap_err(),
+            RotationError::UnknownStep("rotateEverything".into())
+        );
+        assert_eq!(r.secrets.writes(), 0);
+        assert_eq!(r.regenerator.store().calls(), (0, 0));
     }
 }

@@ -44,9 +44,19 @@ impl ClientSecret {
         Self(value)
     }
 
-    /// Wraps a secret that already exists (one read back from Secrets Manager).
-    pub fn from_existing(value: String) -> Self {
-        Self(value)
+    /// A secret that already exists (one read back from Secrets Manager), only if it is a
+    /// secret by the rules this function generates by: [`MIN_LENGTH`] to [`MAX_LENGTH`]
+    /// characters from `A-Z a-z 0-9`. Anything else (empty, short, past what bcrypt reads,
+    /// other characters) is refused; the error never holds the value.
+    pub fn parse(value: String) -> Result<Self, Error> {
+        let fits = (MIN_LENGTH..=MAX_LENGTH).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric());
+        if fits {
+            Ok(Self(value))
+        } else {
+            Err(Error::invalid(format!(
+                "invalid clientSecret: must be {MIN_LENGTH} to {MAX_LENGTH} characters from A-Z a-z 0-9"
+            )))
+        }
     }
 
     pub fn expose(&self) -> &str {
@@ -140,6 +150,29 @@ mod tests {
         let expected = 64_000.0 / 62.0;
         for (c, n) in counts {
             assert!((f64::from(n) - expected).abs() < 0.15 * expected, "{c}: {n}");
+        }
+    }
+
+    #[test]
+    fn only_secrets_by_the_generation_rules_parse() {
+        for length in [MIN_LENGTH, DEFAULT_LENGTH, MAX_LENGTH] {
+            let secret = ClientSecret::generate(length);
+            assert_eq!(ClientSecret::parse(secret.expose().to_owned()).unwrap(), secret);
+        }
+        let refused = [
+            String::new(),
+            "a".into(),
+            "a".repeat(MIN_LENGTH - 1),
+            "a".repeat(MAX_LENGTH + 1),
+            "a".repeat(80),
+            format!("{}é", "a".repeat(40)),
+            format!("{}-_", "a".repeat(40)),
+            format!("{} ", "a".repeat(40)),
+        ];
+        for value in refused {
+            let error = ClientSecret::parse(value.clone()).unwrap_err();
+            assert_eq!(error.grpc_code(), crate::error::code::INVALID_ARGUMENT);
+            assert!(value.len() < 8 || !error.to_string().contains(&value), "the error holds the value");
         }
     }
 

@@ -13,9 +13,11 @@ use oidc_client_secret::config::SecretSettings;
 use oidc_client_secret::error::Error;
 use oidc_client_secret::http::Service;
 use oidc_client_secret::ids::UserId;
-use oidc_client_secret::rotate::{APP_WRITE_PERMISSION, Commit, CommitError, Snapshot, Store};
+use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Snapshot, Store};
 use oidc_client_secret::secret::verify_client_secret;
-use oidc_client_secret::store::dynamodb::{DynamoStore, EVENT_TYPE, NewApp};
+use oidc_client_secret::store::dynamodb::{DynamoStore, EVENT_TYPE};
+use oidc_client_secret::store::keys;
+use oidc_client_secret::store::seed::NewApp;
 use serde_json::json;
 use support::*;
 use time::OffsetDateTime;
@@ -53,7 +55,7 @@ async fn assert_rotated(f: &Fixture, answer: &Answer, expected_sequence: u64) {
     let events = events(&f.store, ORG, PROJECT, APP).await;
     assert_eq!(events.len() as u64, expected_sequence, "one event per change");
     let last = events.last().unwrap();
-    assert_eq!(text(last, "sk"), format!("EVENT#{PROJECT}#{APP}#{expected_sequence:020}"));
+    assert_eq!(text(last, "sk"), keys::event_sk(&key(ORG, PROJECT, APP), expected_sequence));
     assert_eq!(text(last, "type"), EVENT_TYPE);
     assert_eq!(text(last, "sequence"), expected_sequence.to_string());
     assert_eq!(text(last, "actor"), USER);
@@ -350,8 +352,8 @@ async fn bump_sequence(store: &DynamoStore, key: &AppKey) {
         .client()
         .update_item()
         .table_name(store.table())
-        .key("pk", AttributeValue::S(format!("ORG#{}", key.org)))
-        .key("sk", AttributeValue::S(format!("APP#{}#{}", key.project, key.app)))
+        .key("pk", AttributeValue::S(keys::org_pk(&key.org)))
+        .key("sk", AttributeValue::S(keys::app_sk(&key.project, &key.app)))
         .update_expression("SET #seq = #seq + :one")
         .expression_attribute_names("#seq", "sequence")
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -398,8 +400,8 @@ impl Store for RevokingStore {
             .client()
             .delete_item()
             .table_name(self.inner.table())
-            .key("pk", AttributeValue::S(format!("ORG#{}", commit.key.org)))
-            .key("sk", AttributeValue::S(format!("MEMBER#{USER}")))
+            .key("pk", AttributeValue::S(keys::org_pk(&commit.key.org)))
+            .key("sk", AttributeValue::S(keys::org_member_sk(&UserId::parse(USER, "user").unwrap())))
             .send()
             .await
             .expect("revoke membership");
@@ -462,4 +464,72 @@ async fn with_a_grace_period_the_previous_secret_keeps_working_until_expiry() {
     assert!(verify_client_secret(&stored, second.secret(), now));
     assert!(verify_client_secret(&stored, first.secret(), now));
     assert!(!verify_client_secret(&stored, first.secret(), expiry));
+}
+
+/// Changes one attribute of the app item behind the use case's back: `None` removes it.
+async fn set_app_attribute(store: &DynamoStore, key: &AppKey, name: &str, value: Option<AttributeValue>) {
+    let update = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(keys::org_pk(&key.org)))
+        .key("sk", AttributeValue::S(keys::app_sk(&key.project, &key.app)))
+        .expression_attribute_names("#attr", name);
+    let update = match value {
+        Some(value) => update.update_expression("SET #attr = :value").expression_attribute_values(":value", value),
+        None => update.update_expression("REMOVE #attr"),
+    };
+    update.send().await.expect("update the app item");
+}
+
+#[tokio::test]
+async fn an_app_at_the_last_sequence_is_refused_and_nothing_is_written() {
+    let f = fixture().await;
+    let app_key = key(ORG, PROJECT, APP);
+    set_app_attribute(&f.store, &app_key, "sequence", Some(AttributeValue::N(u64::MAX.to_string()))).await;
+    let before = scan(&f.store).await;
+    let answer = send(&f.service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await;
+    answer.assert_error(500, 13, "INTERNAL", "Internal error");
+    assert_eq!(scan(&f.store).await, before, "nothing written, no event 0");
+}
+
+#[tokio::test]
+async fn an_unreadable_app_item_is_forbidden_to_outsiders_and_a_500_only_to_members() {
+    let broken: [(&str, Option<AttributeValue>); 5] = [
+        ("sequence", Some(AttributeValue::S("7".into()))),
+        ("appType", None),
+        ("creationDate", None),
+        ("previousSecretExpiresAt", Some(AttributeValue::S("soon".into()))),
+        ("creationDate", Some(AttributeValue::S("9999-12-31T23:59:59-01:00".into()))),
+    ];
+    for (name, value) in broken {
+        let f = fixture().await;
+        seed_member(&f.store, OTHER_ORG, None, "outsider", &[APP_WRITE_PERMISSION]).await;
+        set_app_attribute(&f.store, &key(ORG, PROJECT, APP), name, value.clone()).await;
+        let before = scan(&f.store).await;
+        let outsider =
+            send(&f.service, http_v2_jwt(&Call::post(PROJECT, APP).org(ORG), Some(claims("outsider", OTHER_ORG))));
+        outsider.await.assert_error(403, 7, "AUTH-5mWD2", "No matching permissions found");
+        let member = send(&f.service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await;
+        assert_eq!((member.status, member.json["code"].as_u64()), (500, Some(13)), "{name} {value:?}: {}", member.json);
+        assert_eq!(scan(&f.store).await, before, "{name} {value:?}: nothing written");
+    }
+}
+
+#[tokio::test]
+async fn a_route_that_only_supplies_the_path_parameters_is_not_this_operation() {
+    let f = fixture().await;
+    let before = scan(&f.store).await;
+    let foreign = Call { path: format!("/admin/v1/projects/{PROJECT}/apps/{APP}"), ..Call::post(PROJECT, APP) };
+    let answer = send(&f.service, http_v2_jwt(&foreign, Some(claims(USER, ORG)))).await;
+    assert_eq!((answer.status, &answer.json), (404, &json!({"code": 5, "message": "Not Found", "details": []})));
+    let mut event = rest_v1_event(&foreign, json!({"claims": claims(USER, ORG)}));
+    event["resource"] = json!("/admin/v1/projects/{projectId}/apps/{appId}");
+    event["requestContext"]["resourcePath"] = event["resource"].clone();
+    assert_eq!(send(&f.service, request(event)).await.status, 404);
+    assert_eq!(scan(&f.store).await, before);
+    // A REST API behind a custom domain's base path: the resource is this operation's.
+    let mapped = Call { path: format!("/identity{}", route(PROJECT, APP)), ..Call::post(PROJECT, APP) };
+    let answer = send(&f.service, rest_v1(&mapped, json!({"claims": claims(USER, ORG)}))).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
 }

@@ -8,9 +8,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
+use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
 use oidc_client_secret::secret::verify_client_secret;
-use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp};
+use oidc_client_secret::store::dynamodb::DynamoStore;
+use oidc_client_secret::store::seed::NewApp;
 use runtime_api::{Function, Outcome, RuntimeApi};
 use serde_json::{Value, json};
 use support::*;
@@ -44,8 +45,9 @@ fn function_env(table: &str) -> Vec<(&'static str, String)> {
         ("AWS_ACCESS_KEY_ID", "local".into()),
         ("AWS_SECRET_ACCESS_KEY", "local".into()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        // The most verbose level a user can set: still no payload may reach the log.
+        // The most verbose settings a user can make: still no payload may reach the log.
         ("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()),
+        ("LOG_SIGNABLE_BODY", "true".into()),
     ]
 }
 
@@ -90,6 +92,18 @@ impl Proxied {
         };
         assert_eq!(self.body, expected);
         self.assert_headers();
+    }
+}
+
+/// No value of `secrets` (client secrets, hashes) is in `log`, as text or as its bytes
+/// printed as a decimal list (how the SigV4 signer logs a signable body).
+fn assert_log_holds_none(log: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!log.contains(secret), "a secret or hash reached the log");
+        let bytes: Vec<String> = secret.bytes().skip(7).take(16).map(|b| b.to_string()).collect();
+        for separator in [", ", ","] {
+            assert!(!log.contains(&bytes.join(separator)), "a secret's bytes reached the log");
+        }
     }
 }
 
@@ -166,9 +180,10 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
     let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON log lines")).collect();
     let requests = lines.iter().filter(|l| l["fields"]["message"] == json!("regenerate client secret")).count();
     assert_eq!(requests, invoked, "one log line per request");
-    for secret in &secrets {
-        assert!(!log.contains(secret.as_str()), "a secret reached the log");
-    }
+    let stored_hash = stored.secret_hash.clone().expect("a hash");
+    let mut values: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    values.push(&stored_hash);
+    assert_log_holds_none(&log, &values);
     for forbidden in ["$2b$", "Bearer", "eyJhbGciOiJSUzI1NiJ9", "acme-abc123.zitadel.cloud", "312909075211944344"] {
         assert!(!log.contains(forbidden), "{forbidden:?} reached the log");
     }
@@ -246,7 +261,8 @@ async fn the_rotation_binary_rotates_through_the_four_step_events() {
     let log = std::fs::read_to_string(&log).unwrap();
     let steps = log.lines().filter(|l| l.contains("rotate client secret")).count();
     assert_eq!(steps, 5, "one log line per step:\n{log}");
-    assert!(!log.contains(&secret), "the secret reached the log");
+    let stored_hash = stored.secret_hash.clone().expect("a hash");
+    assert_log_holds_none(&log, &[&secret, &stored_hash]);
     assert!(!log.contains("$2b$"), "a hash reached the log");
 }
 

@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use oidc_client_secret::app::App;
 use oidc_client_secret::config::SecretSettings;
+use oidc_client_secret::http::Service;
 use oidc_client_secret::rotation::{Rotation, RotationError, RotationEvent};
 use oidc_client_secret::secret::verify_client_secret;
-use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp};
+use oidc_client_secret::secrets::SecretsManager;
+use oidc_client_secret::store::dynamodb::DynamoStore;
+use oidc_client_secret::store::seed::NewApp;
 use serde_json::Value;
 use support::*;
 use time::OffsetDateTime;
@@ -20,7 +23,7 @@ struct Fixture {
     store: DynamoStore,
     secrets: aws_sdk_secretsmanager::Client,
     arn: String,
-    rotation: Rotation<DynamoStore>,
+    rotation: Rotation<DynamoStore, SecretsManager>,
 }
 
 /// A table with one OIDC app whose `rotationSecretArn` is a fresh secret in moto.
@@ -32,7 +35,7 @@ async fn fixture(grace: Duration) -> Fixture {
     assert!(store.set_rotation_secret(&key(ORG, PROJECT, APP), &arn).await.unwrap());
     assert!(!store.set_rotation_secret(&key(ORG, PROJECT, "missing"), &arn).await.unwrap(), "no app is created");
     let settings = SecretSettings { grace, ..SecretSettings::default() };
-    let rotation = Rotation::new(secrets.clone(), store.clone(), settings);
+    let rotation = Rotation::new(SecretsManager::new(secrets.clone()), store.clone(), settings);
     Fixture { store, secrets, arn, rotation }
 }
 
@@ -164,6 +167,86 @@ async fn with_a_grace_period_the_old_secret_verifies_until_expiry_and_not_after(
     assert!(verify_client_secret(&app, &first, expiry - time::Duration::milliseconds(1)));
     assert!(!verify_client_secret(&app, &first, expiry));
     assert!(verify_client_secret(&app, &second, expiry));
+}
+
+impl Fixture {
+    /// Puts `value` into the pending version by hand, as anyone with `PutSecretValue` could.
+    async fn put_pending_by_hand(&self, arn: &str, token: &str, value: &str) {
+        self.secrets
+            .put_secret_value()
+            .secret_id(arn)
+            .client_request_token(token)
+            .secret_string(value)
+            .version_stages("AWSPENDING")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    fn secret_document(secret: Option<&str>) -> String {
+        let mut value = serde_json::json!({"orgId": ORG, "projectId": PROJECT, "appId": APP, "clientId": "client-1"});
+        if let Some(secret) = secret {
+            value["clientSecret"] = Value::from(secret);
+        }
+        value.to_string()
+    }
+}
+
+#[tokio::test]
+async fn set_secret_refuses_a_weak_pending_value_without_a_write() {
+    let f = fixture(Duration::ZERO).await;
+    let before = scan(&f.store).await;
+    let weak =
+        [Some(String::new()), Some("x".into()), Some("a".repeat(80)), Some(format!("{}é", "a".repeat(40))), None];
+    for value in weak {
+        let token = start_rotation(&f.secrets, &f.arn).await;
+        f.put_pending_by_hand(&f.arn, &token, &Fixture::secret_document(value.as_deref())).await;
+        let refused = f.step("setSecret", &token).await.unwrap_err();
+        assert!(matches!(refused, RotationError::BadValue(_)), "{value:?}: {refused}");
+    }
+    assert_eq!(scan(&f.store).await, before, "the table is unchanged");
+}
+
+#[tokio::test]
+async fn test_secret_refuses_a_pending_secret_that_is_only_the_previous_one() {
+    let f = fixture(Duration::from_secs(600)).await;
+    seed_member(&f.store, ORG, None, USER, &[oidc_client_secret::regenerate::APP_WRITE_PERMISSION]).await;
+    let token = start_rotation(&f.secrets, &f.arn).await;
+    f.step("createSecret", &token).await.unwrap();
+    f.step("setSecret", &token).await.unwrap();
+    // A regenerate through the HTTP path between setSecret and testSecret.
+    let service = Service::new(f.store.clone(), &config(f.store.table(), SecretSettings::default()));
+    let answer = send(&service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(f.step("testSecret", &token).await.unwrap_err(), RotationError::TestFailed);
+    assert_eq!(f.step("finishSecret", &token).await.unwrap_err(), RotationError::NotInstalled);
+    let current = stage_value(&f.secrets, &f.arn, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["clientSecret"], "", "AWSCURRENT did not move to the pending secret");
+}
+
+#[tokio::test]
+async fn finish_secret_moves_nothing_unless_the_table_holds_the_pending_secret() {
+    let f = fixture(Duration::ZERO).await;
+    let token = start_rotation(&f.secrets, &f.arn).await;
+    f.step("createSecret", &token).await.unwrap();
+    assert_eq!(f.step("finishSecret", &token).await.unwrap_err(), RotationError::NotInstalled);
+    let current = stage_value(&f.secrets, &f.arn, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["clientSecret"], "", "AWSCURRENT is still the first version");
+
+    // A secret whose createSecret was refused, with a pending value put by hand.
+    let intruder = create_app_secret(&f.secrets, ORG, PROJECT, APP).await;
+    let token = start_rotation(&f.secrets, &intruder).await;
+    assert_eq!(
+        f.step_on(&intruder, "createSecret", &token).await.unwrap_err(),
+        RotationError::NotTheAppsSecret(intruder.clone())
+    );
+    f.put_pending_by_hand(&intruder, &token, &Fixture::secret_document(Some(&"a".repeat(64)))).await;
+    assert_eq!(
+        f.step_on(&intruder, "finishSecret", &token).await.unwrap_err(),
+        RotationError::NotTheAppsSecret(intruder.clone())
+    );
+    let current = stage_value(&f.secrets, &intruder, "AWSCURRENT").await.unwrap();
+    assert_eq!(current["clientSecret"], "", "AWSCURRENT of the intruder did not move");
 }
 
 #[tokio::test]

@@ -5,8 +5,9 @@
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
-use oidc_client_secret::rotate::APP_WRITE_PERMISSION;
-use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp, client_from_env};
+use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
+use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
+use oidc_client_secret::store::seed::NewApp;
 
 #[derive(Parser)]
 #[command(about = "Create the table, OIDC apps and memberships that regenerate-secret works on")]
@@ -132,11 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         Command::Demo => {
-            store.create_table().await?;
-            let key = app_key("demo-org", "demo-project", "demo-app");
-            store.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await?;
-            let user = parsed(UserId::parse("demo-user", "user"));
-            store.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await?;
+            store.seed_demo().await?;
             println!(
                 "demo data in {}: org demo-org, project demo-project, app demo-app, member demo-user",
                 store.table()

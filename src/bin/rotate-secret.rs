@@ -2,6 +2,7 @@
 
 use oidc_client_secret::config::Config;
 use oidc_client_secret::rotation::{Rotation, run};
+use oidc_client_secret::secrets::SecretsManager;
 use oidc_client_secret::store::dynamodb::DynamoStore;
 
 #[tokio::main(flavor = "current_thread")]
@@ -10,5 +11,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env_or_exit();
     let sdk = oidc_client_secret::aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-    run(Rotation::new(aws_sdk_secretsmanager::Client::new(&sdk), store, config.secret)).await
+    let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    run(Rotation::new(secrets, store, config.secret)).await
 }

@@ -1,32 +1,24 @@
-//! Every key, expression and condition of the single DynamoDB table, in one file.
-//!
-//! | item               | pk           | sk                                          |
-//! |--------------------|--------------|---------------------------------------------|
-//! | app                | `ORG#<org>`  | `APP#<project>#<app>`                       |
-//! | org membership     | `ORG#<org>`  | `MEMBER#<user>`                             |
-//! | project membership | `ORG#<org>`  | `PROJECT#<project>#MEMBER#<user>`           |
-//! | event              | `ORG#<org>`  | `EVENT#<project>#<app>#<sequence, 20 digits>` |
-//!
-//! Ids cannot contain `#` (see `ids`), so no id can forge another item's key.
+//! Every expression and condition of the single DynamoDB table, in one file; the key
+//! formats are in [`super::keys`].
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType, KeysAndAttributes,
-    Put, ScalarAttributeType, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 use rand::RngExt;
 use time::OffsetDateTime;
 
+use super::keys::{
+    ORG_MEMBER_PREFIX, PROJECT_MEMBER_PREFIX, app_sk, event_sk, org_member_sk, org_pk, project_member_sk,
+};
 use crate::app::{self, App, AppKey, format_timestamp, parse_timestamp};
 use crate::error::Error;
-use crate::ids::{AppId, OrgId, ProjectId, UserId};
-use crate::rotate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
+use crate::ids::UserId;
+use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
 
 /// The event type ZITADEL records for this change.
 pub const EVENT_TYPE: &str = "project.application.config.oidc.secret.changed";
@@ -39,42 +31,21 @@ pub async fn client_from_env() -> Client {
     Client::new(&crate::aws::sdk_config().await)
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: u64) -> AttributeValue {
+pub(super) fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn org_pk(org: &OrgId) -> String {
-    format!("ORG#{org}")
-}
+pub(super) type Key = HashMap<String, AttributeValue>;
 
-fn app_sk(project: &ProjectId, app: &AppId) -> String {
-    format!("APP#{project}#{app}")
-}
-
-fn org_member_sk(user: &UserId) -> String {
-    format!("MEMBER#{user}")
-}
-
-fn project_member_sk(project: &ProjectId, user: &UserId) -> String {
-    format!("PROJECT#{project}#MEMBER#{user}")
-}
-
-/// The event's sort key: the sequence in 20 digits, so events sort in order.
-pub fn event_sk(project: &ProjectId, app: &AppId, sequence: u64) -> String {
-    format!("EVENT#{project}#{app}#{sequence:020}")
-}
-
-type Key = HashMap<String, AttributeValue>;
-
-fn key(pk: String, sk: String) -> Key {
+pub(super) fn key(pk: String, sk: String) -> Key {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn app_key(k: &AppKey) -> Key {
+pub(super) fn app_key(k: &AppKey) -> Key {
     key(org_pk(&k.org), app_sk(&k.project, &k.app))
 }
 
@@ -88,7 +59,7 @@ fn membership_key(k: &AppKey, user: &UserId, grant: Grant) -> Key {
 
 /// Maps an SDK failure: throttling, timeouts, unreachable and 5xx are 503; the rest 500.
 /// The detail goes to the log only.
-fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
+pub(super) fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -161,33 +132,8 @@ fn grants_write(item: &Key) -> bool {
     matches!(item.get("permissions"), Some(AttributeValue::Ss(p)) if p.iter().any(|p| p == APP_WRITE_PERMISSION))
 }
 
-fn build_error(e: impl std::fmt::Display) -> Error {
+pub(super) fn build_error(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("building a DynamoDB request: {e}"))
-}
-
-/// A new app, as the admin tool and the tests create it.
-#[derive(Debug, Clone)]
-pub struct NewApp {
-    pub key: AppKey,
-    pub client_id: String,
-    pub app_type: String,
-    pub state: String,
-    pub auth_method: String,
-    pub rotation_secret_arn: Option<String>,
-}
-
-impl NewApp {
-    /// An active OIDC app with BASIC auth, the common case.
-    pub fn oidc(key: AppKey, client_id: impl Into<String>) -> Self {
-        Self {
-            key,
-            client_id: client_id.into(),
-            app_type: app::TYPE_OIDC.into(),
-            state: "ACTIVE".into(),
-            auth_method: "BASIC".into(),
-            rotation_secret_arn: None,
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -207,124 +153,6 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
-    }
-
-    /// Creates the table (pk/sk, on demand) unless it exists; true when it was created.
-    pub async fn create_table(&self) -> Result<bool, Error> {
-        let attr = |name: &str| {
-            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
-        };
-        let schema = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-        let result = self
-            .client
-            .create_table()
-            .table_name(&self.table)
-            .attribute_definitions(attr("pk").map_err(build_error)?)
-            .attribute_definitions(attr("sk").map_err(build_error)?)
-            .key_schema(schema("pk", KeyType::Hash).map_err(build_error)?)
-            .key_schema(schema("sk", KeyType::Range).map_err(build_error)?)
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(false),
-            Err(e) => return Err(sdk_error("CreateTable", e)),
-        }
-        self.client
-            .wait_until_table_exists()
-            .table_name(&self.table)
-            .wait(Duration::from_secs(60))
-            .await
-            .map_err(|e| Error::Internal(format!("waiting for table: {}", DisplayErrorContext(&e))))?;
-        Ok(true)
-    }
-
-    /// Creates an app unless one with that key exists; true when it was created.
-    pub async fn put_app(&self, new: &NewApp) -> Result<bool, Error> {
-        let now = format_timestamp(OffsetDateTime::now_utc());
-        let mut item = app_key(&new.key);
-        item.insert("appType".into(), s(&new.app_type));
-        item.insert("state".into(), s(&new.state));
-        item.insert("authMethod".into(), s(&new.auth_method));
-        item.insert("clientId".into(), s(&new.client_id));
-        item.insert("sequence".into(), n(0));
-        item.insert("creationDate".into(), s(&now));
-        item.insert("changeDate".into(), s(now));
-        if let Some(arn) = &new.rotation_secret_arn {
-            item.insert("rotationSecretArn".into(), s(arn));
-        }
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(sdk_error("PutItem", e)),
-        }
-    }
-
-    /// Names the Secrets Manager secret that may rotate an existing app.
-    pub async fn set_rotation_secret(&self, key: &AppKey, arn: &str) -> Result<bool, Error> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(app_key(key)))
-            .update_expression("SET rotationSecretArn = :arn")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":arn", s(arn))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
-    }
-
-    /// Adds permissions to a user's membership of an org, or of one project in it.
-    pub async fn grant(
-        &self,
-        org: &OrgId,
-        project: Option<&ProjectId>,
-        user: &UserId,
-        permissions: &[String],
-    ) -> Result<(), Error> {
-        let sk = match project {
-            Some(project) => project_member_sk(project, user),
-            None => org_member_sk(user),
-        };
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(org_pk(org), sk)))
-            .update_expression("ADD #perms :perms")
-            .expression_attribute_names("#perms", "permissions")
-            .expression_attribute_values(":perms", AttributeValue::Ss(permissions.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
-        Ok(())
-    }
-
-    /// Reads one app, consistently.
-    pub async fn app(&self, key: &AppKey) -> Result<Option<App>, Error> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(app_key(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        output.item.map(|item| app_from_item(key, &item)).transpose()
     }
 
     /// One consistent BatchGetItem of the given keys, asking again for unprocessed ones.
@@ -375,10 +203,11 @@ impl Store for DynamoStore {
         for item in &items {
             let sk = sk_of(item).unwrap_or_default();
             if sk == wanted_app_sk {
-                snapshot.app = Some(app_from_item(k, item)?);
-            } else if sk.starts_with("MEMBER#") {
+                // Parsed here, judged by the use case only after the permission check.
+                snapshot.app = Some(app_from_item(k, item));
+            } else if sk.starts_with(ORG_MEMBER_PREFIX) {
                 org_grants = grants_write(item);
-            } else if sk.starts_with("PROJECT#") {
+            } else if sk.starts_with(PROJECT_MEMBER_PREFIX) {
                 project_grants = grants_write(item);
             }
         }
@@ -392,7 +221,74 @@ impl Store for DynamoStore {
         Ok(snapshot)
     }
 
+    /// One transaction, and its outcome for certain: when the answer is lost (a timeout,
+    /// a dropped connection, a 5xx), the same transaction is sent again with the same
+    /// `ClientRequestToken`, which DynamoDB answers with success if the first one was
+    /// applied; when that answer is lost too, a consistent read of the app tells whether
+    /// the hash sent is the one stored. Only then is an error "nothing was written".
     async fn commit(&self, c: &Commit<'_>) -> Result<(), CommitError> {
+        let items = self.transaction(c).map_err(CommitError::Store)?;
+        let membership_checked = matches!(c.guard, Guard::Membership { .. });
+        let token = request_token();
+        let unknown = match self.transact(items.clone(), &token, None).await {
+            Sent::Done(result) => return result.map_err(|codes| cancellation(&codes, membership_checked)),
+            Sent::Refused(error) => return Err(CommitError::Store(error)),
+            Sent::Unknown(detail) => detail,
+        };
+        tracing::warn!(detail = %unknown, "transaction outcome unknown; sending it again with the same token");
+        let unknown = match self.transact(items, &token, Some(RESOLVE_TIMEOUT)).await {
+            Sent::Done(result) => return result.map_err(|codes| cancellation(&codes, membership_checked)),
+            Sent::Refused(error) => return Err(CommitError::Store(error)),
+            Sent::Unknown(detail) => detail,
+        };
+        match self.app_within(c.key, Some(RESOLVE_TIMEOUT)).await {
+            Ok(Some(stored)) if stored.secret_hash.as_deref() == Some(c.secret_hash) => Ok(()),
+            Ok(_) => Err(CommitError::Store(Error::Unavailable(format!("{unknown}; the app does not hold the hash")))),
+            Err(error) => Err(CommitError::Store(Error::Unavailable(format!(
+                "{unknown}; and reading the outcome back failed: {}",
+                error.log_detail().unwrap_or_default()
+            )))),
+        }
+    }
+}
+
+/// How long each step that resolves an unknown outcome may take: the first attempt's
+/// bounds (see `crate::aws`) plus two of these stay under the function's timeout.
+const RESOLVE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// What one `TransactWriteItems` call tells.
+enum Sent {
+    /// Applied (`Ok`), or cancelled with these per-item reasons (`Err`): nothing written.
+    Done(Result<(), Vec<String>>),
+    /// Rejected before it could apply: nothing written.
+    Refused(Error),
+    /// The call may or may not have been applied.
+    Unknown(String),
+}
+
+impl DynamoStore {
+    /// Reads one app, consistently.
+    pub async fn app(&self, key: &AppKey) -> Result<Option<App>, Error> {
+        self.app_within(key, None).await
+    }
+
+    async fn app_within(&self, key: &AppKey, timeout: Option<Duration>) -> Result<Option<App>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(app_key(key)))
+            .consistent_read(true)
+            .customize()
+            .config_override(bounded(timeout))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        output.item.map(|item| app_from_item(key, &item)).transpose()
+    }
+
+    /// The three items: the membership check (for a member), the app update, the event.
+    fn transaction(&self, c: &Commit<'_>) -> Result<Vec<TransactWriteItem>, Error> {
         let mut items = Vec::with_capacity(3);
         if let Guard::Membership { user, grant } = c.guard {
             let check = ConditionCheck::builder()
@@ -402,47 +298,68 @@ impl Store for DynamoStore {
                 .expression_attribute_names("#perms", "permissions")
                 .expression_attribute_values(":perm", s(APP_WRITE_PERMISSION))
                 .build()
-                .map_err(|e| CommitError::Store(build_error(e)))?;
+                .map_err(build_error)?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
-        items
-            .push(TransactWriteItem::builder().update(app_update(&self.table, c).map_err(CommitError::Store)?).build());
-        items.push(TransactWriteItem::builder().put(event_put(&self.table, c).map_err(CommitError::Store)?).build());
-        let membership_checked = matches!(c.guard, Guard::Membership { .. });
+        items.push(TransactWriteItem::builder().update(app_update(&self.table, c)?).build());
+        items.push(TransactWriteItem::builder().put(event_put(&self.table, c)?).build());
+        Ok(items)
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>, token: &str, timeout: Option<Duration>) -> Sent {
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            // Makes the SDK's own retries of this call idempotent: a retry after a lost
-            // response succeeds instead of failing its sequence condition.
-            .client_request_token(request_token())
+            // The same token on every send of this transaction, the SDK's retries included:
+            // DynamoDB applies it once and answers success to the repeats.
+            .client_request_token(token)
+            .customize()
+            .config_override(bounded(timeout))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) =>
-            {
-                let TransactWriteItemsError::TransactionCanceledException(cancel) = e.err() else { unreachable!() };
-                let codes: Vec<&str> =
-                    cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
-                Err(cancellation(&codes, membership_checked))
-            }
-            Err(e) => Err(CommitError::Store(sdk_error("TransactWriteItems", e))),
+            Ok(_) => Sent::Done(Ok(())),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                TransactWriteItemsError::TransactionCanceledException(cancel) => Sent::Done(Err(cancel
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect())),
+                // A 4xx other than these is a request DynamoDB did not run.
+                _ => match sdk_error("TransactWriteItems", SdkError::ServiceError(e)) {
+                    Error::Unavailable(detail) => Sent::Unknown(detail),
+                    error => Sent::Refused(error),
+                },
+            },
+            Err(SdkError::ConstructionFailure(e)) => Sent::Refused(Error::Internal(format!(
+                "TransactWriteItems: {}",
+                DisplayErrorContext(&SdkError::<TransactWriteItemsError>::ConstructionFailure(e))
+            ))),
+            Err(e) => Sent::Unknown(format!("TransactWriteItems: {}", DisplayErrorContext(&e))),
         }
+    }
+}
+
+/// A per-call override of the operation timeout; none keeps the client's.
+fn bounded(timeout: Option<Duration>) -> aws_sdk_dynamodb::config::Builder {
+    let builder = aws_sdk_dynamodb::config::Builder::default();
+    match timeout {
+        Some(limit) => builder.timeout_config(TimeoutConfig::builder().operation_timeout(limit).build()),
+        None => builder,
     }
 }
 
 /// Why a transaction was cancelled, from its per-item reasons (membership check first
 /// when there is one, then the app update, then the event put).
-fn cancellation(codes: &[&str], membership_checked: bool) -> CommitError {
-    if membership_checked && codes.first() == Some(&"ConditionalCheckFailed") {
+fn cancellation(codes: &[String], membership_checked: bool) -> CommitError {
+    if membership_checked && codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
         return CommitError::GuardFailed;
     }
-    if codes.iter().any(|c| matches!(*c, "ConditionalCheckFailed" | "TransactionConflict")) {
+    if codes.iter().any(|c| matches!(c.as_str(), "ConditionalCheckFailed" | "TransactionConflict")) {
         return CommitError::Conflict;
     }
-    if codes.iter().any(|c| matches!(*c, "ThrottlingError" | "ProvisionedThroughputExceeded")) {
+    if codes.iter().any(|c| matches!(c.as_str(), "ThrottlingError" | "ProvisionedThroughputExceeded")) {
         return CommitError::Store(Error::Unavailable(format!("TransactWriteItems throttled: {codes:?}")));
     }
     CommitError::Store(Error::Internal(format!("TransactWriteItems cancelled: {codes:?}")))
@@ -460,7 +377,7 @@ fn app_update(table: &str, c: &Commit<'_>) -> Result<Update, Error> {
     let mut set = vec!["secretHash = :hash", "#seq = :next", "changeDate = :now"];
     let mut values = HashMap::from([
         (":hash".to_owned(), s(c.secret_hash)),
-        (":next".to_owned(), n(c.seen_sequence + 1)),
+        (":next".to_owned(), n(c.next_sequence)),
         (":seen".to_owned(), n(c.seen_sequence)),
         (":now".to_owned(), s(format_timestamp(c.change_date))),
         (":oidc".to_owned(), s(app::TYPE_OIDC)),
@@ -501,12 +418,11 @@ fn app_update(table: &str, c: &Commit<'_>) -> Result<Update, Error> {
 
 /// The event item: who changed what, when, from where. Never a secret or a hash.
 fn event_put(table: &str, c: &Commit<'_>) -> Result<Put, Error> {
-    let sequence = c.seen_sequence + 1;
     let item = HashMap::from([
         ("pk".to_owned(), s(org_pk(&c.key.org))),
-        ("sk".to_owned(), s(event_sk(&c.key.project, &c.key.app, sequence))),
+        ("sk".to_owned(), s(event_sk(c.key, c.next_sequence))),
         ("type".to_owned(), s(EVENT_TYPE)),
-        ("sequence".to_owned(), n(sequence)),
+        ("sequence".to_owned(), n(c.next_sequence)),
         ("createdAt".to_owned(), s(format_timestamp(c.change_date))),
         ("actor".to_owned(), s(c.actor)),
         ("source".to_owned(), s(c.source)),

@@ -11,8 +11,10 @@ use oidc_client_secret::app::{App, AppKey};
 use oidc_client_secret::config::{ClaimNames, Config, SecretSettings};
 use oidc_client_secret::http::Service;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
-use oidc_client_secret::rotate::{APP_WRITE_PERMISSION, Store};
-use oidc_client_secret::store::dynamodb::{DynamoStore, NewApp, client_from_env};
+use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Store};
+use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
+use oidc_client_secret::store::keys;
+use oidc_client_secret::store::seed::NewApp;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
@@ -113,14 +115,15 @@ pub async fn scan(store: &DynamoStore) -> Vec<Item> {
 
 /// The event items of one app, in sequence order.
 pub async fn events(store: &DynamoStore, org: &str, project: &str, app: &str) -> Vec<Item> {
+    let app_key = key(org, project, app);
     let output = store
         .client()
         .query()
         .table_name(store.table())
         .consistent_read(true)
         .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("ORG#{org}")))
-        .expression_attribute_values(":prefix", AttributeValue::S(format!("EVENT#{project}#{app}#")))
+        .expression_attribute_values(":pk", AttributeValue::S(keys::org_pk(&app_key.org)))
+        .expression_attribute_values(":prefix", AttributeValue::S(keys::events_prefix(&app_key)))
         .send()
         .await
         .expect("query events");

@@ -26,6 +26,10 @@ pub enum Fault {
     ConflictTransactions,
     /// Pass the first TransactWriteItems to DynamoDB, then drop its response.
     LoseFirstTransactResponse,
+    /// Pass every TransactWriteItems to DynamoDB, and hold its answer this long.
+    DelayTransactResponses(std::time::Duration),
+    /// Never pass a TransactWriteItems on, nor answer it; everything else passes.
+    HangTransactions,
 }
 
 #[derive(Default)]
@@ -113,6 +117,7 @@ async fn forward(
     let transact = operation == "TransactWriteItems";
     match fault {
         Fault::Hang => std::future::pending::<()>().await,
+        Fault::HangTransactions if transact => std::future::pending::<()>().await,
         Fault::Throttle => return Ok(dynamodb_error("ThrottlingException", "")),
         Fault::ConflictTransactions if transact => {
             let reasons = r#","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]"#;
@@ -136,6 +141,11 @@ async fn forward(
             state.lost_one = true;
             return Err(std::io::Error::other("response lost on the way back"));
         }
+    }
+    if let Fault::DelayTransactResponses(delay) = fault
+        && transact
+    {
+        tokio::time::sleep(delay).await;
     }
     Ok(Response::from_parts(parts, Full::new(body)))
 }

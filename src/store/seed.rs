@@ -1,0 +1,170 @@
+//! What the `admin` tool writes so that there is something to regenerate: the table, apps,
+//! memberships and the rotation secret an app trusts. Never on the request path.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use time::OffsetDateTime;
+
+use super::dynamodb::{DynamoStore, app_key, build_error, key, n, s, sdk_error};
+use super::keys::{org_member_sk, org_pk, project_member_sk};
+use crate::app::{self, AppKey, format_timestamp};
+use crate::error::Error;
+use crate::ids::{AppId, OrgId, ProjectId, UserId};
+use crate::regenerate::APP_WRITE_PERMISSION;
+
+/// A new app, as the admin tool and the tests create it.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub key: AppKey,
+    pub client_id: String,
+    pub app_type: String,
+    pub state: String,
+    pub auth_method: String,
+    pub rotation_secret_arn: Option<String>,
+}
+
+impl NewApp {
+    /// An active OIDC app with BASIC auth, the common case.
+    pub fn oidc(key: AppKey, client_id: impl Into<String>) -> Self {
+        Self {
+            key,
+            client_id: client_id.into(),
+            app_type: app::TYPE_OIDC.into(),
+            state: "ACTIVE".into(),
+            auth_method: "BASIC".into(),
+            rotation_secret_arn: None,
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Creates the table (pk/sk, on demand) unless it exists; true when it was created.
+    pub async fn create_table(&self) -> Result<bool, Error> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        };
+        let schema = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+        let result = self
+            .client()
+            .create_table()
+            .table_name(self.table())
+            .attribute_definitions(attr("pk").map_err(build_error)?)
+            .attribute_definitions(attr("sk").map_err(build_error)?)
+            .key_schema(schema("pk", KeyType::Hash).map_err(build_error)?)
+            .key_schema(schema("sk", KeyType::Range).map_err(build_error)?)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(false),
+            Err(e) => return Err(sdk_error("CreateTable", e)),
+        }
+        self.client()
+            .wait_until_table_exists()
+            .table_name(self.table())
+            .wait(Duration::from_secs(60))
+            .await
+            .map_err(|e| Error::Internal(format!("waiting for table: {}", DisplayErrorContext(&e))))?;
+        Ok(true)
+    }
+
+    /// Creates an app unless one with that key exists; true when it was created.
+    pub async fn put_app(&self, new: &NewApp) -> Result<bool, Error> {
+        let now = format_timestamp(OffsetDateTime::now_utc());
+        let mut item = app_key(&new.key);
+        item.insert("appType".into(), s(&new.app_type));
+        item.insert("state".into(), s(&new.state));
+        item.insert("authMethod".into(), s(&new.auth_method));
+        item.insert("clientId".into(), s(&new.client_id));
+        item.insert("sequence".into(), n(0));
+        item.insert("creationDate".into(), s(&now));
+        item.insert("changeDate".into(), s(now));
+        if let Some(arn) = &new.rotation_secret_arn {
+            item.insert("rotationSecretArn".into(), s(arn));
+        }
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    /// Names the Secrets Manager secret that may rotate an existing app.
+    pub async fn set_rotation_secret(&self, key: &AppKey, arn: &str) -> Result<bool, Error> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(app_key(key)))
+            .update_expression("SET rotationSecretArn = :arn")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":arn", s(arn))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    /// Adds permissions to a user's membership of an org, or of one project in it.
+    pub async fn grant(
+        &self,
+        org: &OrgId,
+        project: Option<&ProjectId>,
+        user: &UserId,
+        permissions: &[String],
+    ) -> Result<(), Error> {
+        let sk = match project {
+            Some(project) => project_member_sk(project, user),
+            None => org_member_sk(user),
+        };
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(org_pk(org), sk)))
+            .update_expression("ADD #perms :perms")
+            .expression_attribute_names("#perms", "permissions")
+            .expression_attribute_values(":perms", AttributeValue::Ss(permissions.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// The table and the demo org, project, app and member that `make run` and the
+    /// sample events use; what exists already is left as it is.
+    pub async fn seed_demo(&self) -> Result<(), Error> {
+        self.create_table().await?;
+        let key = demo_key();
+        self.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await?;
+        let user = UserId::parse(DEMO_USER, "user")?;
+        self.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await
+    }
+}
+
+pub const DEMO_USER: &str = "demo-user";
+
+/// demo-org / demo-project / demo-app.
+pub fn demo_key() -> AppKey {
+    AppKey {
+        org: OrgId::parse("demo-org", "org").expect("a valid id"),
+        project: ProjectId::parse("demo-project").expect("a valid id"),
+        app: AppId::parse("demo-app").expect("a valid id"),
+    }
+}
