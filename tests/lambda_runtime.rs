@@ -2,6 +2,7 @@
 //! fed every file of `events/`, against DynamoDB Local. The whole response is asserted.
 
 #[path = "support/runtime_api.rs"]
+#[allow(dead_code)] // `spawn` is for the benches and `make invoke`: here every binary goes through `spawn_under`
 mod runtime_api;
 mod support;
 
@@ -19,14 +20,45 @@ use time::OffsetDateTime;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The release binary, built by `make test` before the tests run.
-pub fn release_binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("RELEASE_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release"));
-    let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: build it with `cargo build --release` (make test does)", path.display());
-    path
+/// A function binary and what runs it.
+struct Binary {
+    runner: Vec<String>,
+    path: PathBuf,
+}
+
+/// The binary that ships: the `bootstrap` that `sam build` (run by `make test` first) wrote
+/// for the function, arm64 like the deployed one, run through qemu-user's `qemu-aarch64`
+/// when this machine is not arm64. `RELEASE_BIN_DIR` names a folder of release binaries of
+/// this machine's own instead (`cargo build --release`, then `RELEASE_BIN_DIR=target/release`).
+fn release_binary(name: &str) -> Binary {
+    if let Some(dir) = std::env::var_os("RELEASE_BIN_DIR") {
+        let path = PathBuf::from(dir).join(name);
+        assert!(path.exists(), "{} is missing: build it with `cargo build --release`", path.display());
+        return Binary { runner: Vec::new(), path };
+    }
+    let function = match name {
+        "regenerate-secret" => "RegenerateSecretFunction",
+        "rotate-secret" => "RotateSecretFunction",
+        other => panic!("no function in template.yaml runs {other}"),
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".aws-sam/build").join(function).join("bootstrap");
+    let elf =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; `make test` runs sam build first", path.display()));
+    // e_machine, at byte 18 of an ELF header: 183 is AArch64.
+    let arm64 = elf.get(18..20) == Some(&183u16.to_le_bytes()[..]);
+    let runner = if arm64 && std::env::consts::ARCH != "aarch64" {
+        let sysroot = std::env::var("QEMU_LD_PREFIX").unwrap_or_else(|_| "/usr/aarch64-linux-gnu".into());
+        vec!["qemu-aarch64".to_owned(), "-L".to_owned(), sysroot]
+    } else {
+        Vec::new()
+    };
+    Binary { runner, path }
+}
+
+impl RuntimeApi {
+    fn start_function(&self, binary: &Binary, env: &[(&str, String)], log: Option<&Path>) -> Function {
+        self.spawn_under(&binary.runner, &binary.path, env, log)
+    }
 }
 
 /// A table with the demo data the files in `events/` refer to.
@@ -117,7 +149,8 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
     let store = demo_table().await;
     let mut api = RuntimeApi::start().await;
     let log = std::env::temp_dir().join(format!("{}.log", store.table()));
-    let mut function = api.spawn(&release_binary("regenerate-secret"), &function_env(store.table()), Some(&log));
+    let mut function =
+        api.start_function(&release_binary("regenerate-secret"), &function_env(store.table()), Some(&log));
 
     let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&events_dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -196,7 +229,7 @@ async fn a_bad_configuration_stops_the_function_at_start_up_with_one_line() {
     let log = std::env::temp_dir().join(format!("{}-bad.log", store.table()));
     let mut env = function_env(store.table());
     env.push(("SECRET_HASH_COST", "3".into()));
-    let mut function = api.spawn(&release_binary("regenerate-secret"), &env, Some(&log));
+    let mut function = api.start_function(&release_binary("regenerate-secret"), &env, Some(&log));
     let event = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/apigw-http-jwt.json")).unwrap();
     let outcome = api.invoke(&mut function, &event, TIMEOUT).await;
     assert_eq!(outcome, Outcome::Exited(Some(1)));
@@ -226,7 +259,7 @@ async fn the_rotation_binary_rotates_through_the_four_step_events() {
     let mut env = function_env(store.table());
     env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER", std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").unwrap()));
     env.push(("AWS_REGION", "us-east-1".into()));
-    let mut function = api.spawn(&release_binary("rotate-secret"), &env, Some(&log));
+    let mut function = api.start_function(&release_binary("rotate-secret"), &env, Some(&log));
 
     let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
     for step in ["create", "set", "test", "finish"] {
@@ -286,7 +319,7 @@ async fn a_thousand_requests_from_concurrent_processes_lose_no_update() {
             let mut api = RuntimeApi::start().await;
             let mut env = function_env(&table);
             env.retain(|(name, _)| *name != "AWS_LAMBDA_LOG_LEVEL");
-            let mut function = api.spawn(&release_binary("regenerate-secret"), &env, None);
+            let mut function = api.start_function(&release_binary("regenerate-secret"), &env, None);
             let mut answers = Vec::new();
             for i in 0..PER_PROCESS {
                 let app_id = APPS[(i + process) % APPS.len()];

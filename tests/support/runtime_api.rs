@@ -88,7 +88,26 @@ impl RuntimeApi {
     /// Starts `binary` as Lambda would, with `env` on top of the runtime's variables.
     /// Its stderr and stdout (the function's log) go to `log` when given, else are dropped.
     pub fn spawn(&self, binary: &Path, env: &[(&str, String)], log: Option<&Path>) -> Function {
-        let mut command = Command::new(binary);
+        self.spawn_under(&[], binary, env, log)
+    }
+
+    /// As [`RuntimeApi::spawn`], through `runner` (an emulator and its arguments) when
+    /// it is not empty.
+    pub fn spawn_under(
+        &self,
+        runner: &[String],
+        binary: &Path,
+        env: &[(&str, String)],
+        log: Option<&Path>,
+    ) -> Function {
+        let mut command = match runner.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", self.endpoint())

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `make test`: every phase under a one-line header, then the time each took.
+#
+#   1. tools     npm's DynamoDB Local; the Python tools (cfn-lint, SAM CLI, cargo-lambda,
+#                zig, moto); qemu-user and the arm64 C library; the arm64 Rust std
+#   2. template  cfn-lint on template.yaml
+#   3. build     `sam build` (the arm64 bootstraps that ship, in target/sam) beside the
+#                test binaries (in target/): two cargo runs on separate target folders,
+#                so each fills the cores the other leaves idle while it links
+#   4. tests     DynamoDB Local and moto on free ports around `cargo test`; the
+#                runtime-level tests run the bootstraps of step 3 under qemu-user
+#
+# The last line is the tests' own count, as "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+timings=()
+phase_started=0
+phase() {
+    finish_phase
+    phase_name=$1
+    phase_started=$SECONDS
+    printf '\n==> %s\n' "$phase_name"
+}
+finish_phase() {
+    if [ "$phase_started" -gt 0 ]; then
+        timings+=("$(printf '  %-10s %4d s' "$phase_name" $((SECONDS - phase_started)))")
+    fi
+}
+
+phase "tools: npm packages, Python tools, qemu-user, arm64 std"
+make --no-print-directory deps tools emulator arm64-std
+
+phase "template: cfn-lint"
+make --no-print-directory template-lint
+
+phase "build: sam build (arm64) beside the test binaries (x86_64)"
+sam_log=$(mktemp)
+make --no-print-directory sam-build >"$sam_log" 2>&1 &
+sam_pid=$!
+cargo test --no-run --lib --tests --quiet || { kill $sam_pid 2>/dev/null; exit 1; }
+if ! wait $sam_pid; then
+    cat "$sam_log" >&2
+    echo "sam build failed" >&2
+    exit 1
+fi
+grep -E 'Build Succeeded|bootstrap' "$sam_log"
+rm -f "$sam_log"
+
+phase "tests: DynamoDB Local + moto, cargo test"
+test_log=$(mktemp)
+status=0
+scripts/local-services.sh exec -- cargo test --lib --tests 2>&1 | tee "$test_log" || status=$?
+finish_phase
+
+printf '\n==> make test took %d s\n' "$SECONDS"
+printf '%s\n' "${timings[@]}"
+passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$test_log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
+failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$test_log" | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+rm -f "$test_log"
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"
