@@ -1,9 +1,9 @@
 //! Micro-benchmarks of the pure parts: what one request costs before and after storage.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use oidc_client_secret::api::{failure, request_from_event, success};
 use oidc_client_secret::app::parse_timestamp;
 use oidc_client_secret::error::Error;
-use oidc_client_secret::http::{failure, request_from_event, success};
 use oidc_client_secret::ids::OrgId;
 use oidc_client_secret::regenerate::Outcome;
 use oidc_client_secret::secret::ClientSecret;

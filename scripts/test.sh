@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 timings=()
+phase_name=""
 phase_started=0
 phase() {
     finish_phase
@@ -23,8 +24,9 @@ phase() {
     printf '\n==> %s\n' "$phase_name"
 }
 finish_phase() {
-    if [ "$phase_started" -gt 0 ]; then
-        timings+=("$(printf '  %-10s %4d s' "$phase_name" $((SECONDS - phase_started)))")
+    if [ -n "$phase_name" ]; then
+        timings+=("$(printf '  %4d s  %s' $((SECONDS - phase_started)) "$phase_name")")
+        phase_name=""
     fi
 }
 

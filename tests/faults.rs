@@ -7,8 +7,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use oidc_client_secret::api::Service;
 use oidc_client_secret::config::SecretSettings;
-use oidc_client_secret::http::Service;
 use oidc_client_secret::rotation::{Rotation, RotationEvent};
 use oidc_client_secret::secret::verify_client_secret;
 use oidc_client_secret::secrets::SecretsManager;

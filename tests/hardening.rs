@@ -5,10 +5,10 @@ mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use oidc_client_secret::api::{MAX_HEADER_BYTES, MAX_HEADERS, Service};
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::config::SecretSettings;
 use oidc_client_secret::error::Error;
-use oidc_client_secret::http::{MAX_HEADER_BYTES, MAX_HEADERS, Service};
 use oidc_client_secret::ids::UserId;
 use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Snapshot, Store};
 use oidc_client_secret::store::dynamodb::DynamoStore;
@@ -141,7 +141,7 @@ fn arbitrary_requests_always_get_an_envelope_and_refusals_never_touch_storage() 
         // Inputs API Gateway itself could not send (say, a header value it would reject)
         // never reach the function; the property is about the ones that can.
         let Ok(event) = serde_json::from_value(event) else { return Ok(()) };
-        let request = oidc_client_secret::http::request_from_event(event);
+        let request = oidc_client_secret::api::request_from_event(event);
         let before = calls.load(Ordering::SeqCst);
         let answer = runtime.block_on(send(&service, request));
         let touched = calls.load(Ordering::SeqCst) != before;
@@ -207,4 +207,83 @@ async fn a_panic_in_the_handler_is_a_500_for_that_request_and_the_next_is_served
     assert!(!answer.json.to_string().contains("storage adapter bug"));
     let answer = send(&service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await;
     assert_eq!(answer.status, 200, "{}", answer.json);
+}
+
+/// A store that answers every call "unavailable", counting the calls.
+struct Unavailable(Arc<AtomicUsize>);
+
+impl Store for Unavailable {
+    async fn load(&self, _: &AppKey, _: Option<&UserId>) -> Result<Snapshot, Error> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(Error::Unavailable("the property test's store".into()))
+    }
+
+    async fn commit(&self, _: &Commit<'_>) -> Result<(), CommitError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(CommitError::Store(Error::Unavailable("the property test's store".into())))
+    }
+}
+
+/// Whether `body` is a well-formed request whose ids pass the id rule: only such a body
+/// may reach storage.
+fn well_formed(body: &[u8], content_type: &str) -> bool {
+    use oidc_client_secret::api::proto::RegenerateOidcClientSecretRequest;
+    use oidc_client_secret::ids::{AppId, ProjectId};
+    use prost::Message;
+    let message = match content_type {
+        "application/json" => return false, // random bytes are not a JSON object with ids
+        "application/proto" => body,
+        _ if body.len() >= 5
+            && body[0] == 0
+            && u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize == body.len() - 5 =>
+        {
+            &body[5..]
+        }
+        _ => return false,
+    };
+    RegenerateOidcClientSecretRequest::decode(message)
+        .is_ok_and(|m| ProjectId::parse(&m.project_id).is_ok() && AppId::parse(&m.app_id).is_ok())
+}
+
+#[test]
+fn arbitrary_bytes_at_the_grpc_path_never_panic_and_only_well_formed_requests_reach_storage() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    const PATH: &str = "/zitadel.management.v1.ManagementService/RegenerateOIDCClientSecret";
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let service = Service::new(Unavailable(calls.clone()), &config("unavailable", SecretSettings::default()));
+    const CONTENT_TYPES: [&str; 4] =
+        ["application/grpc-web+proto", "application/grpc-web-text+proto", "application/proto", "application/json"];
+    // Half the bodies carry a frame prefix that announces their length, so that the
+    // message decoder is reached, not only the frame decoder.
+    let body = (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(framed, bytes)| {
+        if framed {
+            let mut out = vec![0];
+            out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            out.extend(bytes);
+            out
+        } else {
+            bytes
+        }
+    });
+    let config = ProptestConfig { cases: 600, failure_persistence: None, ..ProptestConfig::default() };
+    proptest!(config, |(body in body, content_type in proptest::sample::select(&CONTENT_TYPES[..]))| {
+        let text = content_type.contains("text");
+        let call = Call {
+            method: "POST".into(),
+            path: PATH.into(),
+            path_parameters: None,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: Some(STANDARD.encode(&body)),
+            // The text form's body is base64 itself; binary bodies come base64-encoded by API Gateway.
+            base64: !text,
+        };
+        let before = calls.load(Ordering::SeqCst);
+        let response = runtime.block_on(service.handle(http_v2_jwt(&call, Some(claims(USER, ORG)))));
+        let touched = calls.load(Ordering::SeqCst) != before;
+        prop_assert_ne!(response.status(), 500, "a panic or an internal error");
+        prop_assert_eq!(response.headers()["cache-control"].to_str().unwrap(), "no-store");
+        prop_assert!(!touched || well_formed(&body, content_type), "a malformed body reached storage");
+    });
 }

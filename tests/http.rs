@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use oidc_client_secret::api::Service;
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::config::SecretSettings;
 use oidc_client_secret::error::Error;
-use oidc_client_secret::http::Service;
 use oidc_client_secret::ids::UserId;
 use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Snapshot, Store};
 use oidc_client_secret::secret::verify_client_secret;

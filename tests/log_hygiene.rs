@@ -7,8 +7,8 @@ mod support;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use oidc_client_secret::api::Service;
 use oidc_client_secret::config::SecretSettings;
-use oidc_client_secret::http::Service;
 use serde_json::json;
 use support::*;
 

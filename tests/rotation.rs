@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
+use oidc_client_secret::api::Service;
 use oidc_client_secret::app::App;
 use oidc_client_secret::config::SecretSettings;
-use oidc_client_secret::http::Service;
 use oidc_client_secret::rotation::{Rotation, RotationError, RotationEvent};
 use oidc_client_secret::secret::verify_client_secret;
 use oidc_client_secret::secrets::SecretsManager;

@@ -17,8 +17,8 @@ use lambda_http::aws_lambda_events::apigw::{
 };
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
+use oidc_client_secret::api::{MAX_BODY_BYTES, Service};
 use oidc_client_secret::config::Config;
-use oidc_client_secret::http::{MAX_BODY_BYTES, Service};
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 use tokio::net::TcpListener;
 

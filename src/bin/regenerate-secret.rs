@@ -1,7 +1,7 @@
-//! The HTTP function: API Gateway (or an ALB, or a function URL) -> `http::Service`.
+//! The HTTP function: API Gateway (or an ALB, or a function URL) -> `api::Service`.
 
+use oidc_client_secret::api::{Service, run};
 use oidc_client_secret::config::Config;
-use oidc_client_secret::http::{Service, run};
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 
 #[tokio::main(flavor = "current_thread")]

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request};
+use oidc_client_secret::api::Service;
 use oidc_client_secret::app::{App, AppKey};
 use oidc_client_secret::config::{ClaimNames, Config, SecretSettings};
-use oidc_client_secret::http::Service;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
 use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Store};
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
@@ -266,7 +266,7 @@ fn v2_route_key(call: &Call) -> String {
 
 /// The request as the Lambda runtime would hand it to the handler.
 pub fn request(event: Value) -> Request {
-    oidc_client_secret::http::request_from_event(serde_json::from_value(event).expect("event deserializes"))
+    oidc_client_secret::api::request_from_event(serde_json::from_value(event).expect("event deserializes"))
 }
 
 /// An HTTP API (v2) event without an authorizer, to adjust before use.

@@ -1,0 +1,325 @@
+//! The HTTP function's face: a `lambda_http` request in, the answer out, over one shared
+//! flow whatever the transport:
+//!
+//! route -> the transport decodes the request -> identity, ids, org -> the use case ->
+//! the transport encodes the outcome -> one log line.
+//!
+//! Transports, chosen by path and `content-type`: [`rest`] (ZITADEL's JSON face),
+//! [`grpc_web`] and [`connect`] at `/zitadel.management.v1.ManagementService/...`, over the
+//! messages of [`proto`]. [`event`] repairs Lambda events before `lambda_http` converts
+//! them; [`identity`] reads the caller from the authorizer's context. Everything that can
+//! be refused without storage is refused before the use case; every answer carries the
+//! no-cache headers; every request leaves exactly one log line, which never holds a secret.
+
+pub mod connect;
+mod event;
+pub mod grpc_web;
+pub mod identity;
+pub mod proto;
+pub mod rest;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use lambda_http::http::Method;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service as _, service_fn};
+
+pub use event::request_from_event;
+pub use rest::{failure, success};
+
+use crate::app::AppKey;
+use crate::config::{ClaimNames, Config};
+use crate::error::Error;
+use crate::ids::{AppId, OrgId, ProjectId};
+use crate::regenerate::{Attempted, Authority, Outcome, Regenerator, Store};
+use event::BadBase64Body;
+
+pub const ORG_HEADER: &str = "x-zitadel-orgid";
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Header values a request may carry, and bytes per header (name and value).
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+/// The gRPC service's path prefix, and this call's method under it.
+pub const GRPC_SERVICE: &str = "/zitadel.management.v1.ManagementService/";
+pub const GRPC_METHOD: &str = "RegenerateOIDCClientSecret";
+
+/// How a request is spoken, from its path and `content-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Rest,
+    /// `text`: the base64 form, `application/grpc-web-text`.
+    GrpcWeb {
+        text: bool,
+    },
+    /// `json`: `application/json`, else `application/proto`.
+    Connect {
+        json: bool,
+    },
+    /// `application/grpc`: answered `grpc-status: 12`.
+    NativeGrpc,
+    /// Another content type at the gRPC path.
+    Unsupported,
+}
+
+impl Transport {
+    fn of(request: &Request, path: &str) -> Self {
+        if !path.starts_with(GRPC_SERVICE) {
+            return Transport::Rest;
+        }
+        let content_type = request.headers().get(lambda_http::http::header::CONTENT_TYPE);
+        let media = content_type.and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let media = media.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match media.as_str() {
+            "application/grpc-web" | "application/grpc-web+proto" => Transport::GrpcWeb { text: false },
+            "application/grpc-web-text" | "application/grpc-web-text+proto" => Transport::GrpcWeb { text: true },
+            "application/proto" => Transport::Connect { json: false },
+            "application/json" => Transport::Connect { json: true },
+            "application/grpc" | "application/grpc+proto" => Transport::NativeGrpc,
+            _ => Transport::Unsupported,
+        }
+    }
+
+    /// For REST, the route's raw ids; for the gRPC transports, only the method's check
+    /// (their ids are in the message).
+    fn route(self, request: &Request, path: &str) -> Result<Option<(String, String)>, Error> {
+        match self {
+            Transport::Rest => rest::route(request, path).map(Some),
+            Transport::NativeGrpc => Err(Error::MethodNotAllowed),
+            Transport::Unsupported => Err(Error::invalid(
+                "invalid content-type: the gRPC path takes application/grpc-web+proto, application/grpc-web-text+proto, application/proto or application/json",
+            )),
+            Transport::GrpcWeb { .. } | Transport::Connect { .. } => {
+                if path.strip_prefix(GRPC_SERVICE) != Some(GRPC_METHOD) || request.method() != Method::POST {
+                    return Err(Error::MethodNotAllowed);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The raw ids in the request's message.
+    fn message_ids(self, request: &Request) -> Result<(String, String), Error> {
+        if request.extensions().get::<BadBase64Body>().is_some() {
+            return Err(Error::invalid("invalid body: flagged base64 but not base64"));
+        }
+        let body: &[u8] = request.body().as_ref();
+        let message = match self {
+            Transport::GrpcWeb { text } => grpc_web::decode(body, text)?,
+            Transport::Connect { json } => connect::decode(body, json)?,
+            _ => return Err(Error::Internal("no message in a REST request".into())),
+        };
+        Ok((message.project_id, message.app_id))
+    }
+
+    /// The REST body rules; the other transports checked their body with the message.
+    fn check_body(self, request: &Request) -> Result<(), Error> {
+        if self != Transport::Rest {
+            return Ok(());
+        }
+        if request.extensions().get::<BadBase64Body>().is_some() {
+            return Err(Error::invalid("invalid body: flagged base64 but not base64"));
+        }
+        rest::check_body(request.body())
+    }
+
+    fn encode(self, result: &Result<Outcome, Error>) -> Response<Body> {
+        match self {
+            Transport::Rest | Transport::Unsupported => rest::encode(result),
+            Transport::GrpcWeb { text } => grpc_web::encode(result, text),
+            Transport::Connect { json } => connect::encode(result, json),
+            Transport::NativeGrpc => grpc_web::native_grpc_unsupported(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Transport::Rest | Transport::Unsupported => "rest",
+            Transport::GrpcWeb { .. } => "grpc-web",
+            Transport::Connect { .. } => "connect",
+            Transport::NativeGrpc => "grpc",
+        }
+    }
+}
+
+/// The handler's state, built once at start-up.
+pub struct Service<S> {
+    regenerator: Regenerator<S>,
+    claims: ClaimNames,
+}
+
+/// What serving one request came to: the fields of its log line, and its result.
+struct Served {
+    transport: Transport,
+    key: Option<AppKey>,
+    attempts: u32,
+    result: Result<Outcome, Error>,
+}
+
+impl<S: Store> Service<S> {
+    pub fn new(store: S, config: &Config) -> Self {
+        Self { regenerator: Regenerator::new(store, config.secret), claims: config.claims.clone() }
+    }
+
+    /// Answers one request. Never fails: every error becomes its transport's error, and a
+    /// panic below, the encoding of the answer included, becomes an internal error for
+    /// this request alone (panics unwind; see Cargo.toml).
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let request_id = request_id(&request);
+        let path = path_of(&request);
+        let transport = Transport::of(&request, path);
+        let served = AssertUnwindSafe(async {
+            let served = self.serve(transport, &request, path, &request_id).await;
+            let response = transport.encode(&served.result);
+            (served, response)
+        })
+        .catch_unwind()
+        .await;
+        let (served, response) = served.unwrap_or_else(|panic| {
+            let result = Err(Error::Internal(panic_message(&*panic)));
+            let response = transport.encode(&result);
+            (Served { transport, key: None, attempts: 0, result }, response)
+        });
+        let field = |f: fn(&AppKey) -> &str| served.key.as_ref().map(f).unwrap_or("");
+        let code = served.result.as_ref().err().map_or(0, Error::grpc_code);
+        tracing::info!(
+            request_id = %request_id,
+            transport = served.transport.name(),
+            org = field(|k| k.org.as_str()),
+            project = field(|k| k.project.as_str()),
+            app = field(|k| k.app.as_str()),
+            code,
+            status = response.status().as_u16(),
+            attempts = served.attempts,
+            duration_ms = started.elapsed().as_micros() as f64 / 1000.0,
+            "regenerate client secret"
+        );
+        if let Some(detail) = served.result.as_ref().err().and_then(Error::log_detail) {
+            tracing::error!(request_id = %request_id, detail, "request failed");
+        }
+        response
+    }
+
+    async fn serve(&self, transport: Transport, request: &Request, path: &str, request_id: &str) -> Served {
+        let key = match self.parse(transport, request, path) {
+            Ok(parsed) => parsed,
+            Err(error) => return Served { transport, key: None, attempts: 0, result: Err(error) },
+        };
+        let (key, user) = key;
+        let use_case =
+            crate::regenerate::Request { key, authority: Authority::Member(user), request_id: request_id.to_owned() };
+        let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
+        Served { transport, key: Some(use_case.key), attempts, result }
+    }
+
+    /// Everything that can be refused without storage, in SPEC order: route, identity,
+    /// ids (from the path, or the message), headers, org, body.
+    fn parse(
+        &self,
+        transport: Transport,
+        request: &Request,
+        path: &str,
+    ) -> Result<(AppKey, crate::ids::UserId), Error> {
+        let route_ids = transport.route(request, path)?;
+        let caller = identity::caller(request.request_context_ref(), &self.claims)?;
+        let (project, app) = match route_ids {
+            Some(ids) => ids,
+            None => transport.message_ids(request)?,
+        };
+        let project = ProjectId::parse(&project)?;
+        let app = AppId::parse(&app)?;
+        check_headers(request.headers())?;
+        let org = match org_header(request)? {
+            Some(org) => org,
+            None => caller.home_org.clone(),
+        };
+        transport.check_body(request)?;
+        Ok((AppKey { org, project, app }, caller.user))
+    }
+}
+
+/// Serves `service` through the Lambda Runtime API until the runtime stops.
+pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error> {
+    let service = &service;
+    // Lambda hands a function one event at a time, so the flag set for an event below is
+    // the one its request reads here.
+    let bad_base64 = &AtomicBool::new(false);
+    let handler = service_fn(move |mut request: Request| async move {
+        if bad_base64.swap(false, Ordering::SeqCst) {
+            request.extensions_mut().insert(BadBase64Body);
+        }
+        Ok::<_, std::convert::Infallible>(service.handle(request).await)
+    });
+    let mut adapter = Adapter::from(handler);
+    lambda_http::lambda_runtime::run(service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
+        bad_base64.store(event::prepare(&mut event.payload), Ordering::SeqCst);
+        adapter.call(event)
+    }))
+    .await
+}
+
+/// The raw path without an HTTP API's stage prefix.
+fn path_of(request: &Request) -> &str {
+    let raw = request.raw_http_path();
+    let path = if raw.is_empty() { request.uri().path() } else { raw };
+    without_stage(request, path)
+}
+
+/// An HTTP API's `rawPath` starts with the stage name unless the stage is `$default`.
+fn without_stage<'a>(request: &Request, path: &'a str) -> &'a str {
+    let stage = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if stage != "$default" => path
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+    format!("panic: {}", text.unwrap_or("(no message)"))
+}
+
+/// The Lambda request id, else API Gateway's, else a fresh one (local server).
+fn request_id(request: &Request) -> String {
+    if let Some(context) = request.lambda_context_ref() {
+        return context.request_id.clone();
+    }
+    let from_gateway = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.request_id.clone(),
+        _ => None,
+    };
+    from_gateway.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()))
+}
+
+/// Bounds on the headers as a whole, so no request is worth more than a few KiB of work.
+fn check_headers(headers: &lambda_http::http::HeaderMap) -> Result<(), Error> {
+    if headers.len() > MAX_HEADERS {
+        return Err(Error::invalid(format!("invalid headers: at most {MAX_HEADERS} allowed")));
+    }
+    if headers.iter().any(|(name, value)| name.as_str().len() + value.len() > MAX_HEADER_BYTES) {
+        return Err(Error::invalid(format!("invalid headers: each must be at most {MAX_HEADER_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// The `x-zitadel-orgid` header: absent, or given once with a valid org id.
+fn org_header(request: &Request) -> Result<Option<OrgId>, Error> {
+    let mut values = request.headers().get_all(ORG_HEADER).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Error::invalid(format!("invalid {ORG_HEADER}: must be given at most once")));
+    }
+    let value = value.to_str().map_err(|_| Error::invalid(format!("invalid {ORG_HEADER}: not ASCII")))?;
+    OrgId::parse(value, ORG_HEADER).map(Some)
+}
