@@ -1,7 +1,7 @@
 //! Micro-benchmarks of the pure parts: what one request costs before and after storage.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use oidc_client_secret::api::{failure, request_from_event, success};
+use oidc_client_secret::api::{failure, grpc_web, request_from_event, success};
 use oidc_client_secret::app::parse_timestamp;
 use oidc_client_secret::error::Error;
 use oidc_client_secret::ids::OrgId;
@@ -10,6 +10,7 @@ use oidc_client_secret::secret::ClientSecret;
 use std::hint::black_box;
 
 const EVENT: &str = include_str!("../events/apigw-http-jwt.json");
+const GRPC_WEB_EVENT: &str = include_str!("../events/grpc-web-binary.json");
 
 fn pure_parts(c: &mut Criterion) {
     c.bench_function("secret: generate 64 characters", |b| b.iter(|| ClientSecret::generate(black_box(64))));
@@ -29,6 +30,19 @@ fn pure_parts(c: &mut Criterion) {
     c.bench_function("response: encode a success", |b| b.iter(|| success(black_box(&outcome))));
     let conflict = Error::Conflict;
     c.bench_function("response: encode an error envelope", |b| b.iter(|| failure(black_box(&conflict))));
+    let frame = grpc_web_frame();
+    c.bench_function("gRPC-web: decode a request frame", |b| b.iter(|| grpc_web::decode(black_box(&frame), false)));
+    let success = Ok(outcome.clone());
+    c.bench_function("gRPC-web: encode a response", |b| b.iter(|| grpc_web::encode(black_box(&success), false)));
+    let failure = Err(Error::AppNotFound);
+    c.bench_function("gRPC-web: encode an error", |b| b.iter(|| grpc_web::encode(black_box(&failure), false)));
+}
+
+/// The body of `events/grpc-web-binary.json`, as the function receives it.
+fn grpc_web_frame() -> Vec<u8> {
+    use base64::Engine;
+    let event: serde_json::Value = serde_json::from_str(GRPC_WEB_EVENT).unwrap();
+    base64::engine::general_purpose::STANDARD.decode(event["body"].as_str().unwrap()).unwrap()
 }
 
 criterion_group!(benches, pure_parts);

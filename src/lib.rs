@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod logging;
+pub mod metrics;
 pub mod regenerate;
 pub mod rotation;
 pub mod secret;

@@ -8,6 +8,9 @@
 //! crates to silence, and only a level is read (no per-target directives), so no setting
 //! lifts it.
 
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -29,9 +32,36 @@ pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
     let builder = tracing_subscriber::fmt().with_target(false).without_time().with_env_filter(filter(level.as_deref()));
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        JSON_LINES.store(true, Ordering::Relaxed);
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// Whether [`init`] chose JSON lines.
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+/// One line per request or rotation step, at INFO: with JSON lines, an Embedded Metric
+/// Format document (see [`crate::metrics`]) written as it is, since CloudWatch reads the
+/// metrics from its top level; otherwise, the same fields through `tracing`.
+pub fn request_line(
+    message: &'static str,
+    fields: serde_json::Map<String, serde_json::Value>,
+    document: impl FnOnce(serde_json::Map<String, serde_json::Value>) -> serde_json::Value,
+) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    if JSON_LINES.load(Ordering::Relaxed) {
+        let mut line = serde_json::Map::new();
+        line.insert("level".into(), "INFO".into());
+        line.insert("message".into(), message.into());
+        line.extend(fields);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", document(line));
+    } else {
+        tracing::info!(fields = %serde_json::Value::Object(fields), "{message}");
     }
 }
 

@@ -32,6 +32,8 @@ use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId};
 use crate::regenerate::{Attempted, Authority, Installed, Regenerator, Request, Store};
 use crate::secret::ClientSecret;
+use crate::{logging, metrics};
+use serde_json::{Map, Value};
 
 pub const CURRENT: &str = "AWSCURRENT";
 pub const PENDING: &str = "AWSPENDING";
@@ -163,7 +165,14 @@ impl From<SecretsError> for RotationError {
 
 impl From<RotationError> for Diagnostic {
     fn from(error: RotationError) -> Self {
-        let kind = match &error {
+        Diagnostic { error_type: error.kind().into(), error_message: error.to_string() }
+    }
+}
+
+impl RotationError {
+    /// The error type the Lambda runtime reports, and the metrics' outcome of a failed step.
+    pub fn kind(&self) -> &'static str {
+        match self {
             RotationError::NotEnabled(_) => "RotationNotEnabled",
             RotationError::UnknownToken(_) | RotationError::NotPending(_) => "InvalidToken",
             RotationError::UnknownStep(_) => "UnknownStep",
@@ -173,8 +182,18 @@ impl From<RotationError> for Diagnostic {
             RotationError::NotInstalled => "NotInstalled",
             RotationError::App(_) => "AppRefused",
             RotationError::SecretsManager(_) => "SecretsManagerError",
-        };
-        Diagnostic { error_type: kind.into(), error_message: error.to_string() }
+        }
+    }
+}
+
+/// The step as a metrics dimension: one of the four, or `unknown`.
+fn step_name(step: &str) -> &'static str {
+    match step {
+        "createSecret" => "createSecret",
+        "setSecret" => "setSecret",
+        "testSecret" => "testSecret",
+        "finishSecret" => "finishSecret",
+        _ => "unknown",
     }
 }
 
@@ -221,34 +240,52 @@ pub struct Rotation<S, M> {
     secrets: M,
     regenerator: Regenerator<S>,
     length: usize,
+    /// The metrics' `Function` dimension.
+    function: String,
 }
 
 impl<S: Store, M: Secrets> Rotation<S, M> {
     pub fn new(secrets: M, store: S, settings: SecretSettings) -> Self {
-        Self { secrets, regenerator: Regenerator::new(store, settings), length: settings.length }
+        Self {
+            secrets,
+            regenerator: Regenerator::new(store, settings),
+            length: settings.length,
+            function: crate::metrics::function_name(),
+        }
     }
 
     /// Runs one step and leaves one log line, whatever the outcome.
     pub async fn handle(&self, event: &RotationEvent, request_id: &str) -> Result<(), RotationError> {
         let started = Instant::now();
         let Report { app, result } = self.step(event).await;
-        let field = |f: fn(&AppKey) -> &str| app.as_ref().map(f).unwrap_or("");
+        let field = |f: fn(&AppKey) -> &str| Value::from(app.as_ref().map(f).unwrap_or(""));
         let outcome = match &result {
             Ok(outcome) => *outcome,
-            Err(_) => "failed",
+            Err(error) => error.kind(),
         };
-        tracing::info!(
-            request_id,
-            step = event.step,
-            secret = event.secret_id,
-            version = event.token,
-            org = field(|k| k.org.as_str()),
-            project = field(|k| k.project.as_str()),
-            app = field(|k| k.app.as_str()),
-            outcome,
-            duration_ms = started.elapsed().as_micros() as f64 / 1000.0,
-            "rotate client secret"
-        );
+        let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+        let fields = Map::from_iter([
+            ("request_id".to_owned(), Value::from(request_id)),
+            ("step".to_owned(), Value::from(event.step.as_str())),
+            ("secret".to_owned(), Value::from(event.secret_id.as_str())),
+            ("version".to_owned(), Value::from(event.token.as_str())),
+            ("org".to_owned(), field(|k| k.org.as_str())),
+            ("project".to_owned(), field(|k| k.project.as_str())),
+            ("app".to_owned(), field(|k| k.app.as_str())),
+            ("outcome".to_owned(), Value::from(outcome)),
+            ("duration_ms".to_owned(), Value::from(duration_ms)),
+            ("Function".to_owned(), Value::from(self.function.as_str())),
+            ("Step".to_owned(), Value::from(step_name(&event.step))),
+            ("Outcome".to_owned(), Value::from(outcome)),
+        ]);
+        logging::request_line("rotate client secret", fields, |line| {
+            metrics::document(
+                metrics::now_ms(),
+                vec![vec!["Function", "Step", "Outcome"]],
+                &[("RotationSteps", "Count", 1.0), ("RotationDuration", "Milliseconds", duration_ms)],
+                line,
+            )
+        });
         if let Err(error) = &result {
             let detail = match error {
                 RotationError::App(inner) => inner.log_detail().unwrap_or_default(),

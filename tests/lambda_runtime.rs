@@ -1,6 +1,11 @@
 //! The release binary as Lambda runs it: started under a Lambda Runtime API on loopback,
 //! fed every file of `events/`, against DynamoDB Local. The whole response is asserted.
 
+#[path = "support/gateway.rs"]
+mod gateway;
+#[path = "support/proxy.rs"]
+#[allow(dead_code)] // tests/faults.rs uses every fault; here only a few
+mod proxy;
 #[path = "support/runtime_api.rs"]
 #[allow(dead_code)] // `spawn` is for the benches and `make invoke`: here every binary goes through `spawn_under`
 mod runtime_api;
@@ -90,6 +95,13 @@ struct Proxied {
     body: Value,
 }
 
+/// A gRPC-web answer: the response message's client secret and sequence, if any, and
+/// the trailers.
+struct GrpcWebAnswer {
+    message: Option<(String, u64)>,
+    trailers: String,
+}
+
 impl Proxied {
     fn parse(outcome: Outcome) -> Self {
         let Outcome::Response(response) = outcome else { panic!("expected a response, got {outcome:?}") };
@@ -97,6 +109,39 @@ impl Proxied {
         assert_eq!(response["isBase64Encoded"], json!(false));
         let body = serde_json::from_str(response["body"].as_str().expect("a text body")).expect("a JSON body");
         Self { status, response, body }
+    }
+
+    /// A gRPC-web answer: HTTP 200, binary bodies base64-encoded as API Gateway requires,
+    /// the text form base64 itself.
+    fn grpc_web(outcome: Outcome, text: bool) -> GrpcWebAnswer {
+        use base64::Engine;
+        use oidc_client_secret::api::proto::RegenerateOidcClientSecretResponse;
+        use prost::Message;
+        let Outcome::Response(response) = outcome else { panic!("expected a response, got {outcome:?}") };
+        use base64::engine::general_purpose::STANDARD;
+        assert_eq!(response["statusCode"], json!(200), "{response}");
+        assert_eq!(response["headers"]["cache-control"], json!("no-store"));
+        // What API Gateway hands the client: the body, base64-decoded when flagged; the
+        // text form is base64 once more.
+        let body = response["body"].as_str().unwrap();
+        let body = match response["isBase64Encoded"].as_bool() {
+            Some(true) => STANDARD.decode(body).unwrap(),
+            _ => body.as_bytes().to_vec(),
+        };
+        let body = if text { STANDARD.decode(body).unwrap() } else { body };
+        let (mut message, mut trailers, mut rest) = (None, String::new(), body.as_slice());
+        while rest.len() >= 5 {
+            let length = u32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
+            let payload = &rest[5..5 + length];
+            if rest[0] == 0x80 {
+                trailers = String::from_utf8(payload.to_vec()).unwrap();
+            } else {
+                let decoded = RegenerateOidcClientSecretResponse::decode(payload).unwrap();
+                message = Some((decoded.client_secret, decoded.details.unwrap().sequence));
+            }
+            rest = &rest[5 + length..];
+        }
+        GrpcWebAnswer { message, trailers }
     }
 
     fn header(&self, name: &str) -> Option<String> {
@@ -167,6 +212,34 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
             continue; // Secrets Manager events: the rotation function's tests use them.
         }
         invoked += 1;
+        // The gRPC-web and Connect samples, then the REST ones.
+        match name {
+            "grpc-web-binary.json" | "grpc-web-text.json" => {
+                let answer = Proxied::grpc_web(invoke(&mut api, &mut function, file).await, name.contains("text"));
+                assert_eq!(answer.trailers, "grpc-status: 0\r\n", "{name}");
+                let (secret, answered) = answer.message.expect("a response message");
+                sequence += 1;
+                assert_eq!(answered, sequence, "{name}");
+                secrets.push(secret);
+                continue;
+            }
+            "grpc-web-malformed-frame.json" => {
+                let answer = Proxied::grpc_web(invoke(&mut api, &mut function, file).await, false);
+                assert!(answer.message.is_none());
+                assert!(answer.trailers.starts_with("grpc-status: 3\r\n"), "{name}: {}", answer.trailers);
+                continue;
+            }
+            "connect-json.json" => {
+                let answer = Proxied::parse(invoke(&mut api, &mut function, file).await);
+                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
+                answer.assert_headers();
+                sequence += 1;
+                assert_eq!(answer.body["details"]["sequence"], json!(sequence.to_string()), "{name}");
+                secrets.push(answer.body["clientSecret"].as_str().unwrap().to_owned());
+                continue;
+            }
+            _ => {}
+        }
         let answer = Proxied::parse(invoke(&mut api, &mut function, file).await);
         match name {
             "apigw-http-jwt.json"
@@ -200,10 +273,10 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
             other => panic!("events/{other} has no expected response in this test"),
         }
     }
-    assert_eq!(sequence, 4);
+    assert_eq!(sequence, 7);
     assert!(api.init_duration(&function).is_some(), "the function polled `next` after its init");
     let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
-    assert_eq!(stored.sequence, 4);
+    assert_eq!(stored.sequence, 7);
     assert!(verify_client_secret(&stored, secrets.last().unwrap(), OffsetDateTime::now_utc()));
 
     // The function's own log: one JSON line per request, and no secret in any line.
@@ -211,7 +284,7 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
     let _ = function.child.wait().await;
     let log = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON log lines")).collect();
-    let requests = lines.iter().filter(|l| l["fields"]["message"] == json!("regenerate client secret")).count();
+    let requests = lines.iter().filter(|l| l["message"] == json!("regenerate client secret")).count();
     assert_eq!(requests, invoked, "one log line per request");
     let stored_hash = stored.secret_hash.clone().expect("a hash");
     let mut values: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -292,8 +365,27 @@ async fn the_rotation_binary_rotates_through_the_four_step_events() {
     function.child.start_kill().unwrap();
     let _ = function.child.wait().await;
     let log = std::fs::read_to_string(&log).unwrap();
-    let steps = log.lines().filter(|l| l.contains("rotate client secret")).count();
-    assert_eq!(steps, 5, "one log line per step:\n{log}");
+    let steps: Vec<Value> = log
+        .lines()
+        .filter(|l| l.contains("rotate client secret"))
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(steps.len(), 5, "one log line per step:\n{log}");
+    let outcomes: Vec<(&str, &str)> =
+        steps.iter().map(|l| (l["Step"].as_str().unwrap(), l["Outcome"].as_str().unwrap())).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("createSecret", "created"),
+            ("setSecret", "set"),
+            ("testSecret", "tested"),
+            ("finishSecret", "finished"),
+            ("createSecret", "InvalidToken")
+        ]
+    );
+    for step in &steps {
+        assert_emf(step);
+    }
     let stored_hash = stored.secret_hash.clone().expect("a hash");
     assert_log_holds_none(&log, &[&secret, &stored_hash]);
     assert!(!log.contains("$2b$"), "a hash reached the log");
@@ -366,5 +458,212 @@ async fn a_thousand_requests_from_concurrent_processes_lose_no_update() {
             "{app_id}: one event per success"
         );
         assert!(verify_client_secret(&stored, &wins.last().unwrap().1, OffsetDateTime::now_utc()), "{app_id}");
+    }
+}
+
+/// Runs the published client `transport` (tests/clients/regenerate.mjs) on `calls`.
+async fn node_client(transport: &str, url: &str, calls: &Value) -> Vec<Value> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("node")
+        .arg("tests/clients/regenerate.mjs")
+        .arg(transport)
+        .arg(url)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (Node 20) and `npm ci` (make test runs it) are needed");
+    child.stdin.take().unwrap().write_all(calls.to_string().as_bytes()).await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{transport}: {stderr}");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{transport}: {e}: {stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_grpc_web_and_connect_clients_regenerate_and_read_every_error_detail() {
+    let store = demo_table().await;
+    seed_app(
+        &store,
+        NewApp { app_type: "API".into(), ..NewApp::oidc(key("demo-org", "demo-project", "api-app"), "a") },
+    )
+    .await;
+    seed_app(
+        &store,
+        NewApp { auth_method: "NONE".into(), ..NewApp::oidc(key("demo-org", "demo-project", "spa"), "s") },
+    )
+    .await;
+    seed_member(&store, "other-org", None, "outsider", &[APP_WRITE_PERMISSION]).await;
+    let api = RuntimeApi::start().await;
+    let function = api.start_function(&release_binary("regenerate-secret"), &function_env(store.table()), None);
+    let gateway = gateway::Gateway::start(api, function).await;
+    // A second function whose DynamoDB does not answer: every call is 503.
+    let mut unreachable_env = function_env(store.table());
+    unreachable_env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL_DYNAMODB");
+    unreachable_env.push(("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1".into()));
+    let api = RuntimeApi::start().await;
+    let function = api.start_function(&release_binary("regenerate-secret"), &unreachable_env, None);
+    let down = gateway::Gateway::start(api, function).await;
+
+    let call = |token: &str, org: Option<&str>, project: &str, app: &str| json!({"token": token, "org": org, "projectId": project, "appId": app});
+    let member = "demo-user@demo-org";
+    let calls = json!([
+        call(member, None, "demo-project", "demo-app"),
+        call("", None, "demo-project", "demo-app"),
+        call(member, None, "", "demo-app"),
+        call("outsider@other-org", Some("demo-org"), "demo-project", "demo-app"),
+        call(member, None, "demo-project", "missing"),
+        call(member, None, "demo-project", "api-app"),
+        call(member, Some("demo-org"), "demo-project", "spa"),
+        call(member, None, "demo-project", "bad#id"),
+    ]);
+    let errors: [(u64, &str, &str); 6] = [
+        (16, "AUTH-7fs1e", "Token is invalid"),
+        (3, "COMMAND-99i83", "ID missing"),
+        (7, "AUTH-5mWD2", "No matching permissions found"),
+        (5, "COMMAND-2g66f", "Application doesn't exist"),
+        (3, "COMMAND-Ghrh3", "Application is not type OIDC"),
+        (9, "COMMAND-GDrg2", "Chosen OIDC Auth Method does not require a secret"),
+    ];
+    let mut sequence = 0;
+    for transport in ["zitadel-grpc-web", "grpc-web", "connect"] {
+        let results = node_client(transport, &gateway.url(), &calls).await;
+        assert_eq!(results.len(), 8, "{transport}");
+        let success = &results[0];
+        assert_eq!(success["ok"], json!(true), "{transport}: {success}");
+        sequence += 1;
+        assert_eq!(success["sequence"], json!(sequence.to_string()), "{transport}: shared with every transport");
+        assert_eq!(success["resourceOwner"], json!("demo-org"));
+        let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
+        let secret = success["clientSecret"].as_str().unwrap();
+        assert!(verify_client_secret(&stored, secret, OffsetDateTime::now_utc()), "{transport}: the hash is stored");
+        let created = OffsetDateTime::parse(
+            success["creationDate"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(created.unix_timestamp(), stored.creation_date.unix_timestamp(), "{transport}");
+        for (result, (code, id, text)) in results[1..7].iter().zip(errors) {
+            assert_eq!(result["ok"], json!(false), "{transport}: {result}");
+            assert_eq!(result["code"], json!(code), "{transport}: {result}");
+            assert_eq!(result["detailId"], json!(id), "{transport}: {result}");
+            assert_eq!(result["detailMessage"], json!(text), "{transport}: {result}");
+            assert_eq!(result["message"], json!(format!("{text} ({id})")), "{transport}: {result}");
+        }
+        assert_eq!((results[7]["code"].as_u64(), results[7]["detailId"].as_str()), (Some(3), Some("REQ-invalid")));
+        let unavailable =
+            node_client(transport, &down.url(), &json!([call(member, None, "demo-project", "demo-app")])).await;
+        assert_eq!(unavailable[0]["code"], json!(14), "{transport}: {}", unavailable[0]);
+        assert_eq!(unavailable[0]["detailId"], json!("STORE-unavailable"));
+    }
+    assert_eq!(app(&store, "demo-org", "demo-project", "demo-app").await.sequence, 3);
+    assert_eq!(events(&store, "demo-org", "demo-project", "demo-app").await.len(), 3);
+}
+
+/// Asserts that `line` is a CloudWatch Embedded Metric Format document: an `_aws` block
+/// with a timestamp and one directive in our namespace, every dimension a string
+/// property of the line, every metric a number of the line in a unit EMF knows.
+fn assert_emf(line: &Value) {
+    let aws = &line["_aws"];
+    assert!(aws["Timestamp"].as_u64().is_some_and(|t| t > 1_700_000_000_000), "{line}");
+    let directives = aws["CloudWatchMetrics"].as_array().expect("CloudWatchMetrics");
+    assert_eq!(directives.len(), 1, "{line}");
+    let directive = &directives[0];
+    assert_eq!(directive["Namespace"], json!("OidcClientSecret"));
+    let dimension_sets = directive["Dimensions"].as_array().expect("Dimensions");
+    assert!(!dimension_sets.is_empty());
+    for set in dimension_sets {
+        let set = set.as_array().expect("a dimension set");
+        assert!(!set.is_empty() && set.len() <= 30);
+        for name in set {
+            let name = name.as_str().unwrap();
+            assert!(line[name].is_string(), "dimension {name} has a string value: {line}");
+            assert!(!["org", "project", "app", "request_id"].contains(&name), "high-cardinality dimension {name}");
+        }
+    }
+    for metric in directive["Metrics"].as_array().expect("Metrics") {
+        let name = metric["Name"].as_str().unwrap();
+        let unit = metric["Unit"].as_str().unwrap();
+        assert!(["Count", "Milliseconds"].contains(&unit), "{unit}");
+        assert!(line[name].as_f64().is_some_and(|v| v >= 0.0), "metric {name} has a number: {line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_class_is_one_embedded_metric_format_line_from_the_release_binary() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use oidc_client_secret::store::keys;
+    let store = demo_table().await;
+    let broken = key("demo-org", "demo-project", "broken");
+    seed_app(&store, NewApp::oidc(broken.clone(), "b")).await;
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(keys::org_pk(&broken.org)))
+        .key("sk", AttributeValue::S(keys::app_sk(&broken.project, &broken.app)))
+        .update_expression("SET #seq = :text")
+        .expression_attribute_names("#seq", "sequence")
+        .expression_attribute_values(":text", AttributeValue::S("7".into()))
+        .send()
+        .await
+        .unwrap();
+    let proxy = proxy::Proxy::start().await;
+    let mut env = function_env(store.table());
+    env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL_DYNAMODB");
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB", proxy.endpoint()));
+    env.push(("AWS_LAMBDA_FUNCTION_NAME", "regenerate-secret-test".into()));
+    let mut api = RuntimeApi::start().await;
+    let log = std::env::temp_dir().join(format!("{}-emf.log", store.table()));
+    let mut function = api.start_function(&release_binary("regenerate-secret"), &env, Some(&log));
+
+    let member = Some(json!({"jwt": {"claims": claims("demo-user", "demo-org")}}));
+    let outsider = Some(json!({"jwt": {"claims": claims("outsider", "other-org")}}));
+    let post = |app: &str| Call::post("demo-project", app);
+    let cases: Vec<(Value, proxy::Fault, &str, u64)> = vec![
+        (http_v2_event_with(&post("demo-app"), member.clone()), proxy::Fault::None, "success", 200),
+        (http_v2_event_with(&post("demo-app"), None), proxy::Fault::None, "unauthenticated", 401),
+        (http_v2_event_with(&post("bad#id"), member.clone()), proxy::Fault::None, "invalid_argument", 400),
+        (http_v2_event_with(&post("demo-app").org("demo-org"), outsider), proxy::Fault::None, "permission_denied", 403),
+        (http_v2_event_with(&post("missing"), member.clone()), proxy::Fault::None, "not_found", 404),
+        (http_v2_event_with(&post("demo-app"), member.clone()), proxy::Fault::ConflictTransactions, "conflict", 409),
+        (http_v2_event_with(&post("demo-app"), member.clone()), proxy::Fault::Throttle, "unavailable", 503),
+        (http_v2_event_with(&post("broken"), member.clone()), proxy::Fault::None, "internal", 500),
+    ];
+    let mut secrets = Vec::new();
+    for (event, fault, _, status) in &cases {
+        proxy.set(*fault);
+        let outcome = api.invoke(&mut function, event.to_string().as_bytes(), TIMEOUT).await;
+        let answer = Proxied::parse(outcome);
+        assert_eq!(answer.status, *status, "{}", answer.response);
+        if let Some(secret) = answer.body["clientSecret"].as_str() {
+            secrets.push(secret.to_owned());
+        }
+    }
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON log lines")).collect();
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == json!("regenerate client secret")).collect();
+    assert_eq!(requests.len(), cases.len(), "one line per request");
+    for (line, (_, _, outcome, _)) in requests.iter().zip(&cases) {
+        assert_emf(line);
+        assert_eq!(line["Outcome"], json!(outcome), "{line}");
+        assert_eq!(
+            (line["Function"].as_str(), line["Transport"].as_str()),
+            (Some("regenerate-secret-test"), Some("rest"))
+        );
+        assert_eq!(line["Requests"], json!(1.0));
+        assert!(line["Duration"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(requests[5]["Attempts"], json!(3.0), "a conflict is three lost races");
+    let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
+    let hash = stored.secret_hash.clone().unwrap();
+    let mut values: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    values.push(&hash);
+    assert_log_holds_none(&log, &values);
+    for forbidden in ["$2b$", "Bearer", "issuer.example.com", "eyJ"] {
+        assert!(!log.contains(forbidden), "{forbidden:?} reached the log");
     }
 }

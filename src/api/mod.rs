@@ -35,7 +35,9 @@ use crate::config::{ClaimNames, Config};
 use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId};
 use crate::regenerate::{Attempted, Authority, Outcome, Regenerator, Store};
+use crate::{logging, metrics};
 use event::BadBase64Body;
+use serde_json::{Map, Value};
 
 pub const ORG_HEADER: &str = "x-zitadel-orgid";
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -148,6 +150,8 @@ impl Transport {
 pub struct Service<S> {
     regenerator: Regenerator<S>,
     claims: ClaimNames,
+    /// The metrics' `Function` dimension.
+    function: String,
 }
 
 /// What serving one request came to: the fields of its log line, and its result.
@@ -160,7 +164,11 @@ struct Served {
 
 impl<S: Store> Service<S> {
     pub fn new(store: S, config: &Config) -> Self {
-        Self { regenerator: Regenerator::new(store, config.secret), claims: config.claims.clone() }
+        Self {
+            regenerator: Regenerator::new(store, config.secret),
+            claims: config.claims.clone(),
+            function: metrics::function_name(),
+        }
     }
 
     /// Answers one request. Never fails: every error becomes its transport's error, and a
@@ -183,20 +191,34 @@ impl<S: Store> Service<S> {
             let response = transport.encode(&result);
             (Served { transport, key: None, attempts: 0, result }, response)
         });
-        let field = |f: fn(&AppKey) -> &str| served.key.as_ref().map(f).unwrap_or("");
-        let code = served.result.as_ref().err().map_or(0, Error::grpc_code);
-        tracing::info!(
-            request_id = %request_id,
-            transport = served.transport.name(),
-            org = field(|k| k.org.as_str()),
-            project = field(|k| k.project.as_str()),
-            app = field(|k| k.app.as_str()),
-            code,
-            status = response.status().as_u16(),
-            attempts = served.attempts,
-            duration_ms = started.elapsed().as_micros() as f64 / 1000.0,
-            "regenerate client secret"
-        );
+        let field = |f: fn(&AppKey) -> &str| Value::from(served.key.as_ref().map(f).unwrap_or(""));
+        let error = served.result.as_ref().err();
+        let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+        let fields = Map::from_iter([
+            ("request_id".to_owned(), Value::from(request_id.as_str())),
+            ("org".to_owned(), field(|k| k.org.as_str())),
+            ("project".to_owned(), field(|k| k.project.as_str())),
+            ("app".to_owned(), field(|k| k.app.as_str())),
+            ("code".to_owned(), Value::from(error.map_or(0, Error::grpc_code))),
+            ("status".to_owned(), Value::from(response.status().as_u16())),
+            ("attempts".to_owned(), Value::from(served.attempts)),
+            ("duration_ms".to_owned(), Value::from(duration_ms)),
+            ("Function".to_owned(), Value::from(self.function.as_str())),
+            ("Transport".to_owned(), Value::from(served.transport.name())),
+            ("Outcome".to_owned(), Value::from(metrics::outcome(error.map_or(Ok(()), Err)))),
+        ]);
+        logging::request_line("regenerate client secret", fields, |line| {
+            metrics::document(
+                metrics::now_ms(),
+                vec![vec!["Function", "Transport", "Outcome"], vec!["Function", "Outcome"], vec!["Function"]],
+                &[
+                    ("Requests", "Count", 1.0),
+                    ("Attempts", "Count", f64::from(served.attempts)),
+                    ("Duration", "Milliseconds", duration_ms),
+                ],
+                line,
+            )
+        });
         if let Some(detail) = served.result.as_ref().err().and_then(Error::log_detail) {
             tracing::error!(request_id = %request_id, detail, "request failed");
         }
