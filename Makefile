@@ -17,12 +17,13 @@ TABLE ?= oidc-client-secret-local
 CARGO ?= cargo
 
 VENV := .tools/venv
+CHECKOV_VENV := .tools/checkov
 UV_VERSION := 0.13.9
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EVENT ?= events/apigw-http-jwt.json
 LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE)
 
-.PHONY: deps tools emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench lint
+.PHONY: deps tools checkov emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench lint
 
 ## Installs what the commands need beyond the Rust toolchain: DynamoDB Local.
 deps: node_modules/.installed
@@ -41,6 +42,15 @@ $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements-dev.txt
+	touch $@
+
+## checkov in a venv of its own (it pins a boto3 the SAM CLI's contradicts).
+checkov: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(CHECKOV_VENV)/bin/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
 	touch $@
 
 ## qemu-user and the arm64 C library (Debian packages), so that the tests run the arm64
@@ -87,8 +97,11 @@ stop-db:
 test:
 	scripts/test.sh
 
-template-lint: tools
+## cfn-lint and checkov (offline: --skip-download) on template.yaml; checkov's skips are in
+## the resources' Metadata, each with its reason.
+template-lint: tools checkov
 	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 ## Builds every function of template.yaml for arm64 into .aws-sam/build, without Docker,
 ## in a target folder of its own (target/sam), so it can run beside the test build. Both

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: every phase under a one-line header, then the time each took.
 #
-#   1. tools     npm's DynamoDB Local; the Python tools (cfn-lint, SAM CLI, cargo-lambda,
-#                zig, moto); qemu-user and the arm64 C library; the arm64 Rust std
-#   2. template  cfn-lint on template.yaml
+#   1. tools     npm's DynamoDB Local and the published gRPC-web/Connect clients; the
+#                Python tools (cfn-lint, SAM CLI, cargo-lambda, zig, moto; checkov apart);
+#                qemu-user and the arm64 C library; the arm64 Rust std
+#   2. template  cfn-lint and checkov on template.yaml
 #   3. build     `sam build` (the arm64 bootstraps that ship, in target/sam) beside the
 #                test binaries (in target/): two cargo runs on separate target folders,
 #                so each fills the cores the other leaves idle while it links
@@ -30,10 +31,10 @@ finish_phase() {
     fi
 }
 
-phase "tools: npm packages, Python tools, qemu-user, arm64 std"
-make --no-print-directory deps tools emulator arm64-std
+phase "tools: npm packages, Python tools, checkov, qemu-user, arm64 std"
+make --no-print-directory deps tools checkov emulator arm64-std
 
-phase "template: cfn-lint"
+phase "template: cfn-lint, checkov"
 make --no-print-directory template-lint
 
 phase "build: sam build (arm64) beside the test binaries (x86_64)"
