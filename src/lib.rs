@@ -18,3 +18,4 @@ pub mod rotation;
 pub mod secret;
 pub mod secrets;
 pub mod store;
+pub mod xray;

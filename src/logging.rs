@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The targets that may log below INFO: this crate and its binaries, which never log a
 /// payload.
@@ -28,14 +30,18 @@ pub fn filter(level: Option<&str>) -> EnvFilter {
 }
 
 /// Installs the subscriber, writing to stdout as Lambda expects.
+/// With X-Ray's daemon address in the environment (active tracing), the subsegments of
+/// [`crate::xray`] go to it.
 pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
-    let builder = tracing_subscriber::fmt().with_target(false).without_time().with_env_filter(filter(level.as_deref()));
+    let registry =
+        tracing_subscriber::registry().with(filter(level.as_deref())).with(crate::xray::XrayLayer::from_env());
+    let lines = tracing_subscriber::fmt::layer().with_target(false).without_time();
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         JSON_LINES.store(true, Ordering::Relaxed);
-        builder.json().init();
+        registry.with(lines.json()).init();
     } else {
-        builder.init();
+        registry.with(lines).init();
     }
 }
 

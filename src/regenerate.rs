@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use rand::RngExt;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use crate::app::{App, AppKey};
 use crate::config::SecretSettings;
 use crate::error::Error;
 use crate::ids::{OrgId, UserId};
 use crate::secret::{ClientSecret, matches_hash};
+use crate::xray;
 
 /// Reads and transaction attempts per request before answering 409.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -222,7 +224,12 @@ impl<S: Store> Regenerator<S> {
         unless_current: bool,
         hash: &mut Option<String>,
     ) -> Result<Installed, CommitError> {
-        let snapshot = self.store.load(&request.key, request.authority.member()).await.map_err(CommitError::Store)?;
+        let snapshot = self
+            .store
+            .load(&request.key, request.authority.member())
+            .instrument(tracing::info_span!(xray::READ))
+            .await
+            .map_err(CommitError::Store)?;
         let (app, guard) = check(&request.authority, &snapshot).map_err(CommitError::Store)?;
         if unless_current && is_current_hash(app, secret) {
             return Ok(Installed::AlreadyCurrent);
@@ -230,7 +237,10 @@ impl<S: Store> Regenerator<S> {
         // Hash only once the checks pass, and once per request: retries reuse it.
         let hash: &str = match hash {
             Some(hash) => hash,
-            None => hash.insert(secret.hash(self.settings.hash_cost).map_err(CommitError::Store)?),
+            None => {
+                let _span = tracing::info_span!(xray::HASH).entered();
+                hash.insert(secret.hash(self.settings.hash_cost).map_err(CommitError::Store)?)
+            }
         };
         let now = OffsetDateTime::now_utc();
         let previous = match (self.settings.grace.is_zero(), app.secret_hash.as_deref()) {
@@ -262,6 +272,7 @@ impl<S: Store> Regenerator<S> {
                 source: request.authority.source(),
                 request_id: &request.request_id,
             })
+            .instrument(tracing::info_span!(xray::TRANSACTION))
             .await?;
         Ok(Installed::Written(outcome))
     }

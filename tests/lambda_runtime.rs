@@ -667,3 +667,36 @@ async fn every_outcome_class_is_one_embedded_metric_format_line_from_the_release
         assert!(!log.contains(forbidden), "{forbidden:?} reached the log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_active_tracing_the_read_the_hash_and_the_transaction_reach_the_xray_daemon() {
+    let store = demo_table().await;
+    let daemon = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut env = function_env(store.table());
+    env.push(("AWS_XRAY_DAEMON_ADDRESS", format!("udp:{} tcp:127.0.0.1:1", daemon.local_addr().unwrap())));
+    let mut api = RuntimeApi::start().await;
+    let mut function = api.start_function(&release_binary("regenerate-secret"), &env, None);
+    let event = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/apigw-http-jwt.json");
+    assert_eq!(Proxied::parse(invoke(&mut api, &mut function, &event).await).status, 200);
+    let mut subsegments = Vec::new();
+    let mut buffer = vec![0u8; 4096];
+    while subsegments.len() < 3 {
+        let received = tokio::time::timeout(Duration::from_secs(5), daemon.recv(&mut buffer)).await;
+        let length = received.expect("a subsegment within 5 s").unwrap();
+        let datagram = std::str::from_utf8(&buffer[..length]).unwrap();
+        let (header, body) = datagram.split_once('\n').expect("header line, then the document");
+        assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+        subsegments.push(serde_json::from_str::<Value>(body).unwrap());
+    }
+    function.child.start_kill().unwrap();
+    let mut names: Vec<&str> = subsegments.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["DynamoDB BatchGetItem", "DynamoDB TransactWriteItems", "bcrypt hash"]);
+    for subsegment in &subsegments {
+        assert_eq!(subsegment["type"], json!("subsegment"));
+        assert_eq!(subsegment["trace_id"], subsegments[0]["trace_id"], "one trace");
+        assert_eq!(subsegment["parent_id"], subsegments[0]["parent_id"], "one function segment");
+        assert!(subsegment["trace_id"].as_str().unwrap().starts_with("1-67470000-"));
+        assert!(subsegment["end_time"].as_f64() >= subsegment["start_time"].as_f64());
+    }
+}

@@ -198,8 +198,11 @@ async fn serve(
         headers.insert("lambda-runtime-aws-request-id", invocation.id.parse().unwrap());
         headers.insert("lambda-runtime-deadline-ms", deadline.as_millis().to_string().parse().unwrap());
         headers.insert("lambda-runtime-invoked-function-arn", FUNCTION_ARN.parse().unwrap());
-        headers
-            .insert("lambda-runtime-trace-id", "Root=1-67470000-000000000000000000000000;Sampled=0".parse().unwrap());
+        // Sampled, as with active tracing: a function only sends X-Ray anything when told the
+        // daemon's address, which only the tracing test does.
+        let trace =
+            format!("Root=1-67470000-{:024x};Parent={:016x};Sampled=1", rand::random::<u64>(), rand::random::<u64>());
+        headers.insert("lambda-runtime-trace-id", trace.parse().unwrap());
         headers.insert("content-type", "application/json".parse().unwrap());
         return Ok(response);
     }
