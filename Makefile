@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EVENT ?= events/apigw-http-jwt.json
 LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE)
 
-.PHONY: deps tools checkov emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench lint
+.PHONY: deps tools checkov emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench bench-cold lint
 
 ## Installs what the commands need beyond the Rust toolchain: DynamoDB Local.
 deps: node_modules/.installed
@@ -38,20 +38,22 @@ node_modules/.installed: package.json package-lock.json
 ## a minute and a half.
 tools: $(VENV)/.installed
 
+# $(call venv,DIR,REQUIREMENTS): a venv with uv, and the pinned requirements through it.
+define venv
+	python3 -m venv $(1)
+	$(1)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(1)/bin/uv pip install -q --python $(1)/bin/python -r $(2)
+	touch $(1)/.installed
+endef
+
 $(VENV)/.installed: requirements-dev.txt
-	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements-dev.txt
-	touch $@
+	$(call venv,$(VENV),requirements-dev.txt)
 
 ## checkov in a venv of its own (it pins a boto3 the SAM CLI's contradicts).
 checkov: $(CHECKOV_VENV)/.installed
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
-	python3 -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(CHECKOV_VENV)/bin/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r requirements-checkov.txt
-	touch $@
+	$(call venv,$(CHECKOV_VENV),requirements-checkov.txt)
 
 ## qemu-user and the arm64 C library (Debian packages), so that the tests run the arm64
 ## bootstraps that ship on this x86_64 machine.
@@ -121,6 +123,14 @@ bench: deps tools
 	$(CARGO) build --release -p lambda-baseline
 	scripts/local-services.sh exec -- $(CARGO) bench --bench lambda
 	$(CARGO) bench --bench micro
+
+## Cold starts as Lambda runs them: DynamoDB Local behind TLS, the function's CPU capped
+## by a cgroup to its memory's share (benches/cold.rs). BENCH_MEMORY=128,256,512,1024 adds
+## the price/latency table; BENCH_COLD_STARTS sets the starts per row (default 5).
+bench-cold: deps tools
+	$(CARGO) build --release --bin regenerate-secret
+	$(CARGO) build --release -p lambda-baseline
+	scripts/local-services.sh exec -- $(CARGO) bench --bench cold
 
 lint:
 	$(CARGO) fmt --check

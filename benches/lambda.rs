@@ -8,6 +8,7 @@
 //! a gRPC-web request (`events/grpc-web-binary.json`), whose CPU per request is held
 //! against the REST request's of the same run.
 
+mod common;
 #[path = "../tests/support/runtime_api.rs"]
 mod runtime_api;
 
@@ -16,10 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
 use oidc_client_secret::secret::ClientSecret;
-use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
-use oidc_client_secret::store::seed::NewApp;
 use runtime_api::{Outcome, RuntimeApi};
 
 /// Rounds and warm requests per round; `BENCH_ROUNDS` and `BENCH_REQUESTS` override them.
@@ -38,36 +36,6 @@ struct Round {
     p99_ms: f64,
     cpu_ms_per_request: f64,
     peak_rss_mib: f64,
-}
-
-fn clock_ticks_per_second() -> f64 {
-    let output = Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
-    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(100.0)
-}
-
-/// utime + stime of a process, in seconds.
-fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/pid/stat");
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let (utime, stime): (f64, f64) = (fields[11].parse().unwrap(), fields[12].parse().unwrap());
-    (utime + stime) / ticks
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/pid/status");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
-    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib / 1024.0
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    values[values.len() / 2]
 }
 
 /// The size of the zip Lambda would get: the binary as `bootstrap`, deflated.
@@ -94,7 +62,7 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
     let first = api.invoke(&mut function, event, TIMEOUT).await;
     assert!(matches!(&first, Outcome::Response(r) if r["statusCode"] == 200), "{}: {first:?}", binary.display());
     let init = api.init_duration(&function).expect("the function asked for an event");
-    let cpu_before = cpu_seconds(pid, ticks);
+    let cpu_before = common::cpu_seconds(pid, ticks);
     let requests = setting("BENCH_REQUESTS", WARM_REQUESTS);
     let mut latencies = Vec::with_capacity(requests);
     for _ in 0..requests {
@@ -103,15 +71,15 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
         latencies.push(started.elapsed().as_secs_f64() * 1000.0);
         assert!(matches!(&outcome, Outcome::Response(r) if r["statusCode"] == 200), "{outcome:?}");
     }
-    let cpu = cpu_seconds(pid, ticks) - cpu_before;
-    let rss = peak_rss_mib(pid);
+    let cpu = common::cpu_seconds(pid, ticks) - cpu_before;
+    let rss = common::peak_rss_mib(pid);
     function.child.start_kill().unwrap();
     let _ = function.child.wait().await;
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Round {
         init_ms: init.as_secs_f64() * 1000.0,
-        p50_ms: percentile(&latencies, 0.5),
-        p99_ms: percentile(&latencies, 0.99),
+        p50_ms: common::percentile(&latencies, 0.5),
+        p99_ms: common::percentile(&latencies, 0.99),
         cpu_ms_per_request: cpu * 1000.0 / requests as f64,
         peak_rss_mib: rss,
     }
@@ -139,21 +107,11 @@ async fn main() {
     for binary in &binaries {
         assert!(binary.exists(), "{} is missing: run `make bench`", binary.display());
     }
-    let table = format!("bench-{:08x}", rand::random::<u32>());
-    let store = DynamoStore::new(client_from_env().await, &table);
-    store.create_table().await.expect("create the bench table");
-    let key = oidc_client_secret::app::AppKey {
-        org: oidc_client_secret::ids::OrgId::parse("demo-org", "org").unwrap(),
-        project: oidc_client_secret::ids::ProjectId::parse("demo-project").unwrap(),
-        app: oidc_client_secret::ids::AppId::parse("demo-app").unwrap(),
-    };
-    store.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await.unwrap();
-    let user = oidc_client_secret::ids::UserId::parse("demo-user", "user").unwrap();
-    store.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await.unwrap();
+    let table = common::demo_table().await;
     let events = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events");
     let event = std::fs::read(events.join("apigw-http-jwt.json")).unwrap();
     let grpc_event = std::fs::read(events.join("grpc-web-binary.json")).unwrap();
-    let ticks = clock_ticks_per_second();
+    let ticks = common::clock_ticks_per_second();
 
     // DynamoDB Local (a JVM) answers faster once warm, and a client's CPU per call follows
     // the server's latency (shorter waits, warmer caches): one round of each binary,
@@ -176,7 +134,7 @@ async fn main() {
         let _ = std::io::stderr().flush();
     }
     eprintln!();
-    let stat = |side: usize, f: fn(&Round) -> f64| median(rounds[side].iter().map(f).collect());
+    let stat = |side: usize, f: fn(&Round) -> f64| common::median(rounds[side].iter().map(f).collect());
     let sides = |f: fn(&Round) -> f64| [stat(0, f), stat(1, f), stat(2, f)];
     let bcrypt = bcrypt_cost4_ms();
     let (init, cpu, rss) = (sides(|r| r.init_ms), sides(|r| r.cpu_ms_per_request), sides(|r| r.peak_rss_mib));
@@ -209,7 +167,7 @@ async fn main() {
     let [init_ok, cpu_ok, rss_ok] = met(1);
     let zip_ok = zip[0] <= 6.0;
     println!("targets: init {}, CPU {}, RSS {}, zip {}", ok(init_ok), ok(cpu_ok), ok(rss_ok), ok(zip_ok));
-    let grpc = |f: fn(&Round) -> f64| median(grpc_rounds.iter().map(f).collect());
+    let grpc = |f: fn(&Round) -> f64| common::median(grpc_rounds.iter().map(f).collect());
     let grpc_cpu = grpc(|r| r.cpu_ms_per_request);
     println!(
         "gRPC-web request: warm p50 {:.2} ms, CPU per request {grpc_cpu:.2} ms = {:.3}x the REST request's (target <= 1.05x: {})",

@@ -18,4 +18,5 @@ pub mod rotation;
 pub mod secret;
 pub mod secrets;
 pub mod store;
+pub mod warm;
 pub mod xray;

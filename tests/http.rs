@@ -466,22 +466,6 @@ async fn with_a_grace_period_the_previous_secret_keeps_working_until_expiry() {
     assert!(!verify_client_secret(&stored, first.secret(), expiry));
 }
 
-/// Changes one attribute of the app item behind the use case's back: `None` removes it.
-async fn set_app_attribute(store: &DynamoStore, key: &AppKey, name: &str, value: Option<AttributeValue>) {
-    let update = store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .key("pk", AttributeValue::S(keys::org_pk(&key.org)))
-        .key("sk", AttributeValue::S(keys::app_sk(&key.project, &key.app)))
-        .expression_attribute_names("#attr", name);
-    let update = match value {
-        Some(value) => update.update_expression("SET #attr = :value").expression_attribute_values(":value", value),
-        None => update.update_expression("REMOVE #attr"),
-    };
-    update.send().await.expect("update the app item");
-}
-
 #[tokio::test]
 async fn an_app_at_the_last_sequence_is_refused_and_nothing_is_written() {
     let f = fixture().await;

@@ -592,23 +592,11 @@ fn assert_emf(line: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_outcome_class_is_one_embedded_metric_format_line_from_the_release_binary() {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    use oidc_client_secret::store::keys;
     let store = demo_table().await;
     let broken = key("demo-org", "demo-project", "broken");
     seed_app(&store, NewApp::oidc(broken.clone(), "b")).await;
-    store
-        .client()
-        .update_item()
-        .table_name(store.table())
-        .key("pk", AttributeValue::S(keys::org_pk(&broken.org)))
-        .key("sk", AttributeValue::S(keys::app_sk(&broken.project, &broken.app)))
-        .update_expression("SET #seq = :text")
-        .expression_attribute_names("#seq", "sequence")
-        .expression_attribute_values(":text", AttributeValue::S("7".into()))
-        .send()
-        .await
-        .unwrap();
+    let text = aws_sdk_dynamodb::types::AttributeValue::S("7".into());
+    set_app_attribute(&store, &broken, "sequence", Some(text)).await;
     let proxy = proxy::Proxy::start().await;
     let mut env = function_env(store.table());
     env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL_DYNAMODB");

@@ -4,6 +4,7 @@ use oidc_client_secret::config::Config;
 use oidc_client_secret::rotation::{Rotation, run};
 use oidc_client_secret::secrets::SecretsManager;
 use oidc_client_secret::store::dynamodb::DynamoStore;
+use oidc_client_secret::warm;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -11,6 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env_or_exit();
     let sdk = oidc_client_secret::aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+    warm::step("DynamoDB connection", store.warm_up()).await;
+    warm::hashing(&config.secret);
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));
     run(Rotation::new(secrets, store, config.secret)).await
 }

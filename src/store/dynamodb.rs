@@ -267,6 +267,19 @@ enum Sent {
 }
 
 impl DynamoStore {
+    /// A read that no item answers (a key outside every format of `keys`), so that the
+    /// connection, TLS included, is open before the first request: see `crate::warm`.
+    pub async fn warm_up(&self) -> Result<(), Error> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("WARM-UP".into(), "WARM-UP".into())))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| sdk_error("GetItem", e))
+    }
+
     /// Reads one app, consistently.
     pub async fn app(&self, key: &AppKey) -> Result<Option<App>, Error> {
         self.app_within(key, None).await

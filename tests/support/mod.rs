@@ -130,6 +130,22 @@ pub async fn events(store: &DynamoStore, org: &str, project: &str, app: &str) ->
     output.items.unwrap_or_default()
 }
 
+/// Changes one attribute of the app item behind the use case's back: `None` removes it.
+pub async fn set_app_attribute(store: &DynamoStore, key: &AppKey, name: &str, value: Option<AttributeValue>) {
+    let update = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(keys::org_pk(&key.org)))
+        .key("sk", AttributeValue::S(keys::app_sk(&key.project, &key.app)))
+        .expression_attribute_names("#attr", name);
+    let update = match value {
+        Some(value) => update.update_expression("SET #attr = :value").expression_attribute_values(":value", value),
+        None => update.update_expression("REMOVE #attr"),
+    };
+    update.send().await.expect("update the app item");
+}
+
 pub fn text<'a>(item: &'a Item, name: &str) -> &'a str {
     match item.get(name) {
         Some(AttributeValue::S(s)) | Some(AttributeValue::N(s)) => s,

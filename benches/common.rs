@@ -1,0 +1,45 @@
+//! What both benches share: the process's CPU from /proc, percentiles, and a table with
+//! the demo app and member that `events/` names.
+#![allow(dead_code)] // each bench uses its own part
+
+use std::process::Command;
+
+use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
+
+pub fn clock_ticks_per_second() -> f64 {
+    let output = Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(100.0)
+}
+
+/// utime + stime of a process, in seconds.
+pub fn cpu_seconds(pid: u32, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/pid/stat");
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (fields[11].parse().unwrap(), fields[12].parse().unwrap());
+    (utime + stime) / ticks
+}
+
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/pid/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+/// A fresh table in DynamoDB Local with demo-org/demo-project/demo-app and demo-user.
+pub async fn demo_table() -> String {
+    let table = format!("bench-{:08x}", rand::random::<u32>());
+    let store = DynamoStore::new(client_from_env().await, &table);
+    store.seed_demo().await.expect("seed the bench table");
+    table
+}
