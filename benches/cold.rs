@@ -55,7 +55,9 @@ impl Cgroup {
             return Some(Self { dir });
         }
         let v2 = Path::new("/sys/fs/cgroup");
-        if std::fs::read_to_string(v2.join("cgroup.controllers")).is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu")) {
+        if std::fs::read_to_string(v2.join("cgroup.controllers"))
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "cpu"))
+        {
             let _ = std::fs::write(v2.join("cgroup.subtree_control"), "+cpu");
             let dir = v2.join(&name);
             std::fs::create_dir_all(&dir).ok()?;
@@ -148,11 +150,9 @@ async fn cold_start(binary: &Path, env: &[(&str, String)], event: &[u8], cap: Op
     let mut api = RuntimeApi::start().await;
     // Capped from the start: a shell joins the cgroup, then becomes the function.
     let runner: Vec<String> = match cap {
-        Some((cgroup, Capped::FromStart)) => vec![
-            "sh".into(),
-            "-c".into(),
-            format!("echo $$ > {} && exec \"$0\"", cgroup.procs().display()),
-        ],
+        Some((cgroup, Capped::FromStart)) => {
+            vec!["sh".into(), "-c".into(), format!("echo $$ > {} && exec \"$0\"", cgroup.procs().display())]
+        }
         _ => Vec::new(),
     };
     let mut function = api.spawn_under(&runner, binary, env, None);
@@ -231,14 +231,18 @@ async fn main() {
     ];
     let event = std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events/apigw-http-jwt.json")).unwrap();
     let starts: usize = setting("BENCH_COLD_STARTS", "5").parse().expect("BENCH_COLD_STARTS");
-    let memories: Vec<u32> =
-        setting("BENCH_MEMORY", "128").split(',').map(|m| m.trim().parse().expect("BENCH_MEMORY: sizes in MB")).collect();
+    let memories: Vec<u32> = setting("BENCH_MEMORY", "128")
+        .split(',')
+        .map(|m| m.trim().parse().expect("BENCH_MEMORY: sizes in MB"))
+        .collect();
 
     // One uncapped start of each, not counted: DynamoDB Local's JVM warms up.
     for (_, binary) in &binaries {
         cold_start(binary, &env, &event, None).await;
     }
-    println!("DynamoDB Local behind TLS on loopback; {starts} cold starts per row, medians; {WARM_REQUESTS} warm requests each");
+    println!(
+        "DynamoDB Local behind TLS on loopback; {starts} cold starts per row, medians; {WARM_REQUESTS} warm requests each"
+    );
     let mut price_rows = Vec::new();
     for memory in memories {
         let cgroup = Cgroup::create(memory);
@@ -246,7 +250,12 @@ async fn main() {
             println!("no writable cgroup cpu controller (v1 /sys/fs/cgroup/cpu or v2 cpu.max): running UNCAPPED");
         }
         let share = f64::from(memory) / FULL_CPU_MB;
-        println!("\n{memory} MB: {:.1} % of one CPU ({} us per {} us period)", share * 100.0, (PERIOD_US as f64 * share).round(), PERIOD_US);
+        println!(
+            "\n{memory} MB: {:.1} % of one CPU ({} us per {} us period)",
+            share * 100.0,
+            (PERIOD_US as f64 * share).round(),
+            PERIOD_US
+        );
         println!(
             "{:<18} {:<16} {:>9} {:>10} {:>9} {:>10} {:>11} {:>12}",
             "binary", "capped", "init ms", "first ms", "warm p50", "first/warm", "init CPU ms", "first CPU ms"
@@ -274,7 +283,8 @@ async fn main() {
         }
         let find = |name: &str, capped| results.iter().find(|r| r.0 == name && r.1 == capped).map(|r| r.2).unwrap();
         let ours_after = find("regenerate-secret", Capped::AfterInit);
-        let (ours_start, base_start) = (find("regenerate-secret", Capped::FromStart), find("baseline", Capped::FromStart));
+        let (ours_start, base_start) =
+            (find("regenerate-secret", Capped::FromStart), find("baseline", Capped::FromStart));
         let first_ok = ours_after.first_ms <= 1.5 * ours_after.warm_p50_ms;
         let start_ok = ours_start.init_ms + ours_start.first_ms <= base_start.init_ms + base_start.first_ms;
         println!(
@@ -286,11 +296,19 @@ async fn main() {
             if start_ok { "met" } else { "MISSED" }
         );
         let gb_s = |ms: f64| f64::from(memory) / 1024.0 * (ms / 1000.0).max(0.001);
-        price_rows.push((memory, ours_after.warm_p50_ms, ours_start.init_ms + ours_start.first_ms, gb_s(ours_after.warm_p50_ms)));
+        price_rows.push((
+            memory,
+            ours_after.warm_p50_ms,
+            ours_start.init_ms + ours_start.first_ms,
+            gb_s(ours_after.warm_p50_ms),
+        ));
     }
     if price_rows.len() > 1 {
         println!("\nregenerate-secret by memory size (billed per ms; arm64 at {ARM64_USD_PER_GB_S} USD per GB-s)");
-        println!("{:>8} {:>12} {:>20} {:>16} {:>18}", "MB", "warm p50 ms", "cold init+first ms", "GB-s per request", "USD per 1M warm");
+        println!(
+            "{:>8} {:>12} {:>20} {:>16} {:>18}",
+            "MB", "warm p50 ms", "cold init+first ms", "GB-s per request", "USD per 1M warm"
+        );
         for (memory, warm, cold, gb_s) in &price_rows {
             println!("{memory:>8} {warm:>12.1} {cold:>20.1} {gb_s:>16.6} {:>18.2}", gb_s * ARM64_USD_PER_GB_S * 1e6);
         }
