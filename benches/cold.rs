@@ -172,16 +172,9 @@ async fn cold_start(binary: &Path, env: &[(&str, String)], event: &[u8], cap: Op
     let first_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(matches!(&first, Outcome::Response(r) if r["statusCode"] == 200), "{}: {first:?}", binary.display());
     let first_cpu = cpu_seconds(pid) - init_cpu;
-    let mut latencies = Vec::with_capacity(WARM_REQUESTS);
-    for _ in 0..WARM_REQUESTS {
-        let started = Instant::now();
-        let outcome = api.invoke(&mut function, event, TIMEOUT).await;
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        assert!(matches!(&outcome, Outcome::Response(r) if r["statusCode"] == 200), "{outcome:?}");
-    }
+    let latencies = common::warm_requests(&mut api, &mut function, event, WARM_REQUESTS, TIMEOUT).await;
     function.child.start_kill().unwrap();
     let _ = function.child.wait().await;
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Cold {
         init_ms: init.as_secs_f64() * 1000.0,
         first_ms,

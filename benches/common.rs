@@ -3,6 +3,9 @@
 #![allow(dead_code)] // each bench uses its own part
 
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::runtime_api::{Function, Outcome, RuntimeApi};
 
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 
@@ -42,4 +45,23 @@ pub async fn demo_table() -> String {
     let store = DynamoStore::new(client_from_env().await, &table);
     store.seed_demo().await.expect("seed the bench table");
     table
+}
+
+/// `count` requests of `event`, each answered 200; their latencies in ms, sorted.
+pub async fn warm_requests(
+    api: &mut RuntimeApi,
+    function: &mut Function,
+    event: &[u8],
+    count: usize,
+    timeout: Duration,
+) -> Vec<f64> {
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let outcome = api.invoke(function, event, timeout).await;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(matches!(&outcome, Outcome::Response(r) if r["statusCode"] == 200), "{outcome:?}");
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    latencies
 }

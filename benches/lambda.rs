@@ -64,18 +64,11 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
     let init = api.init_duration(&function).expect("the function asked for an event");
     let cpu_before = common::cpu_seconds(pid, ticks);
     let requests = setting("BENCH_REQUESTS", WARM_REQUESTS);
-    let mut latencies = Vec::with_capacity(requests);
-    for _ in 0..requests {
-        let started = Instant::now();
-        let outcome = api.invoke(&mut function, event, TIMEOUT).await;
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        assert!(matches!(&outcome, Outcome::Response(r) if r["statusCode"] == 200), "{outcome:?}");
-    }
+    let latencies = common::warm_requests(&mut api, &mut function, event, requests, TIMEOUT).await;
     let cpu = common::cpu_seconds(pid, ticks) - cpu_before;
     let rss = common::peak_rss_mib(pid);
     function.child.start_kill().unwrap();
     let _ = function.child.wait().await;
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     Round {
         init_ms: init.as_secs_f64() * 1000.0,
         p50_ms: common::percentile(&latencies, 0.5),
