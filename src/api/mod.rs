@@ -33,7 +33,7 @@ pub use rest::{failure, success};
 use crate::app::AppKey;
 use crate::config::{ClaimNames, Config};
 use crate::error::Error;
-use crate::ids::{AppId, OrgId, ProjectId};
+use crate::ids::{AppId, OrgId, ProjectId, UserId};
 use crate::regenerate::{Attempted, Authority, Outcome, Regenerator, Store};
 use crate::{logging, metrics};
 use event::BadBase64Body;
@@ -226,11 +226,10 @@ impl<S: Store> Service<S> {
     }
 
     async fn serve(&self, transport: Transport, request: &Request, path: &str, request_id: &str) -> Served {
-        let key = match self.parse(transport, request, path) {
+        let (key, user) = match self.parse(transport, request, path) {
             Ok(parsed) => parsed,
             Err(error) => return Served { transport, key: None, attempts: 0, result: Err(error) },
         };
-        let (key, user) = key;
         let use_case =
             crate::regenerate::Request { key, authority: Authority::Member(user), request_id: request_id.to_owned() };
         let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
@@ -244,7 +243,7 @@ impl<S: Store> Service<S> {
         transport: Transport,
         request: &Request,
         path: &str,
-    ) -> Result<(AppKey, crate::ids::UserId), Error> {
+    ) -> Result<(AppKey, UserId), Error> {
         let route_ids = transport.route(request, path)?;
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
         let (project, app) = match route_ids {
