@@ -11,6 +11,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env_or_exit();
     let store = DynamoStore::new(client_from_env().await, &config.table_name);
     warm::step("DynamoDB connection", store.warm_up()).await;
-    warm::hashing(&config.secret);
+    warm::code_paths(&config.secret);
     run(Service::new(store, &config)).await
 }

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = oidc_client_secret::aws::sdk_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
     warm::step("DynamoDB connection", store.warm_up()).await;
-    warm::hashing(&config.secret);
+    warm::code_paths(&config.secret);
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));
     run(Rotation::new(secrets, store, config.secret)).await
 }
