@@ -238,12 +238,7 @@ impl<S: Store> Service<S> {
 
     /// Everything that can be refused without storage, in SPEC order: route, identity,
     /// ids (from the path, or the message), headers, org, body.
-    fn parse(
-        &self,
-        transport: Transport,
-        request: &Request,
-        path: &str,
-    ) -> Result<(AppKey, UserId), Error> {
+    fn parse(&self, transport: Transport, request: &Request, path: &str) -> Result<(AppKey, UserId), Error> {
         let route_ids = transport.route(request, path)?;
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
         let (project, app) = match route_ids {
