@@ -156,7 +156,6 @@ pub struct Service<S> {
 
 /// What serving one request came to: the fields of its log line, and its result.
 struct Served {
-    transport: Transport,
     key: Option<AppKey>,
     attempts: u32,
     result: Result<Outcome, Error>,
@@ -189,7 +188,7 @@ impl<S: Store> Service<S> {
         let (served, response) = served.unwrap_or_else(|panic| {
             let result = Err(Error::Internal(panic_message(&*panic)));
             let response = transport.encode(&result);
-            (Served { transport, key: None, attempts: 0, result }, response)
+            (Served { key: None, attempts: 0, result }, response)
         });
         let field = |f: fn(&AppKey) -> &str| Value::from(served.key.as_ref().map(f).unwrap_or(""));
         let error = served.result.as_ref().err();
@@ -204,7 +203,7 @@ impl<S: Store> Service<S> {
             ("attempts".to_owned(), Value::from(served.attempts)),
             ("duration_ms".to_owned(), Value::from(duration_ms)),
             ("Function".to_owned(), Value::from(self.function.as_str())),
-            ("Transport".to_owned(), Value::from(served.transport.name())),
+            ("Transport".to_owned(), Value::from(transport.name())),
             ("Outcome".to_owned(), Value::from(metrics::outcome(error.map_or(Ok(()), Err)))),
         ]);
         logging::request_line("regenerate client secret", fields, |line| {
@@ -228,12 +227,12 @@ impl<S: Store> Service<S> {
     async fn serve(&self, transport: Transport, request: &Request, path: &str, request_id: &str) -> Served {
         let (key, user) = match self.parse(transport, request, path) {
             Ok(parsed) => parsed,
-            Err(error) => return Served { transport, key: None, attempts: 0, result: Err(error) },
+            Err(error) => return Served { key: None, attempts: 0, result: Err(error) },
         };
         let use_case =
             crate::regenerate::Request { key, authority: Authority::Member(user), request_id: request_id.to_owned() };
         let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
-        Served { transport, key: Some(use_case.key), attempts, result }
+        Served { key: Some(use_case.key), attempts, result }
     }
 
     /// Everything that can be refused without storage, in SPEC order: route, identity,
