@@ -400,6 +400,18 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         }
     }
 
+    /// Whether the pending value is a secret and the app's current one (never the previous
+    /// one kept for a grace period): one read of the table.
+    async fn is_current(
+        &self,
+        key: &AppKey,
+        authority: &Authority,
+        pending: &SecretDocument,
+    ) -> Result<bool, RotationError> {
+        let secret = pending.secret()?;
+        self.regenerator.is_current(key, authority, &secret).await.map_err(RotationError::App)
+    }
+
     /// The pending secret must be the app's current secret (not the previous one kept for
     /// a grace period).
     async fn test(
@@ -425,8 +437,7 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         authority: &Authority,
         pending: &SecretDocument,
     ) -> Result<&'static str, RotationError> {
-        let secret = pending.secret()?;
-        if !self.regenerator.is_current(key, authority, &secret).await.map_err(RotationError::App)? {
+        if !self.is_current(key, authority, pending).await? {
             return Err(RotationError::NotInstalled);
         }
         let current =

@@ -104,10 +104,7 @@ impl Transport {
 
     /// The raw ids in the request's message.
     fn message_ids(self, request: &Request) -> Result<(String, String), Error> {
-        if request.extensions().get::<BadBase64Body>().is_some() {
-            return Err(Error::invalid("invalid body: flagged base64 but not base64"));
-        }
-        let body: &[u8] = request.body().as_ref();
+        let body: &[u8] = body(request)?.as_ref();
         let message = match self {
             Transport::GrpcWeb { text } => grpc_web::decode(body, text)?,
             Transport::Connect { json } => connect::decode(body, json)?,
@@ -121,10 +118,7 @@ impl Transport {
         if self != Transport::Rest {
             return Ok(());
         }
-        if request.extensions().get::<BadBase64Body>().is_some() {
-            return Err(Error::invalid("invalid body: flagged base64 but not base64"));
-        }
-        rest::check_body(request.body())
+        rest::check_body(body(request)?)
     }
 
     fn encode(self, result: &Result<Outcome, Error>) -> Response<Body> {
@@ -274,6 +268,14 @@ pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error
         adapter.call(event)
     }))
     .await
+}
+
+/// The request's body, unless the event flagged it base64 and it was not (see `event`).
+fn body(request: &Request) -> Result<&Body, Error> {
+    match request.extensions().get::<BadBase64Body>() {
+        Some(_) => Err(Error::invalid("invalid body: flagged base64 but not base64")),
+        None => Ok(request.body()),
+    }
 }
 
 /// The raw path without an HTTP API's stage prefix.

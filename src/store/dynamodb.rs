@@ -230,17 +230,18 @@ impl Store for DynamoStore {
         let items = self.transaction(c).map_err(CommitError::Store)?;
         let membership_checked = matches!(c.guard, Guard::Membership { .. });
         let token = request_token();
-        let unknown = match self.transact(items.clone(), &token, None).await {
-            Sent::Done(result) => return result.map_err(|codes| cancellation(&codes, membership_checked)),
-            Sent::Refused(error) => return Err(CommitError::Store(error)),
-            Sent::Unknown(detail) => detail,
-        };
-        tracing::warn!(detail = %unknown, "transaction outcome unknown; sending it again with the same token");
-        let unknown = match self.transact(items, &token, Some(RESOLVE_TIMEOUT)).await {
-            Sent::Done(result) => return result.map_err(|codes| cancellation(&codes, membership_checked)),
-            Sent::Refused(error) => return Err(CommitError::Store(error)),
-            Sent::Unknown(detail) => detail,
-        };
+        // The first send with the client's own bounds; a lost answer, once more, bounded.
+        let mut unknown = String::new();
+        for timeout in [None, Some(RESOLVE_TIMEOUT)] {
+            if !unknown.is_empty() {
+                tracing::warn!(detail = %unknown, "transaction outcome unknown; sending it again with the same token");
+            }
+            match self.transact(items.clone(), &token, timeout).await {
+                Sent::Done(result) => return result.map_err(|codes| cancellation(&codes, membership_checked)),
+                Sent::Refused(error) => return Err(CommitError::Store(error)),
+                Sent::Unknown(detail) => unknown = detail,
+            }
+        }
         match self.app_within(c.key, Some(RESOLVE_TIMEOUT)).await {
             Ok(Some(stored)) if stored.secret_hash.as_deref() == Some(c.secret_hash) => Ok(()),
             Ok(_) => Err(CommitError::Store(Error::Unavailable(format!("{unknown}; the app does not hold the hash")))),
