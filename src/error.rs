@@ -10,6 +10,7 @@ use serde::Serialize;
 /// gRPC status codes used by the envelope.
 pub mod code {
     pub const INVALID_ARGUMENT: u32 = 3;
+    pub const DEADLINE_EXCEEDED: u32 = 4;
     pub const NOT_FOUND: u32 = 5;
     pub const PERMISSION_DENIED: u32 = 7;
     pub const FAILED_PRECONDITION: u32 = 9;
@@ -42,6 +43,10 @@ pub enum Error {
     /// DynamoDB throttled, unreachable or timed out. The detail is for the log only.
     #[error("Service temporarily unavailable, try again")]
     Unavailable(String),
+    /// A write may or may not have landed, and the deadline left no time to know: the one
+    /// answer that says "it may have happened" (SPEC section 6a). The detail is for the log.
+    #[error("The outcome is unknown: read the app before trying again")]
+    OutcomeUnknown(String),
     /// Anything else. The detail is for the log only.
     #[error("Internal error")]
     Internal(String),
@@ -66,6 +71,7 @@ impl Error {
             Error::NoSecretRequired => code::FAILED_PRECONDITION,
             Error::Conflict => code::ABORTED,
             Error::Unavailable(_) => code::UNAVAILABLE,
+            Error::OutcomeUnknown(_) => code::DEADLINE_EXCEEDED,
             Error::Internal(_) => code::INTERNAL,
             Error::MethodNotAllowed => code::UNIMPLEMENTED,
         }
@@ -81,6 +87,7 @@ impl Error {
             code::UNIMPLEMENTED => 405,
             code::ABORTED => 409,
             code::UNAVAILABLE => 503,
+            code::DEADLINE_EXCEEDED => 504,
             _ => 500,
         }
     }
@@ -97,6 +104,7 @@ impl Error {
             Error::NoSecretRequired => "COMMAND-GDrg2",
             Error::Conflict => "STORE-conflict",
             Error::Unavailable(_) => "STORE-unavailable",
+            Error::OutcomeUnknown(_) => "STORE-unknown",
             Error::Internal(_) => "INTERNAL",
             Error::RouteNotFound | Error::MethodNotAllowed => return None,
         })
@@ -105,7 +113,7 @@ impl Error {
     /// The internal detail that goes to the log and never to the caller.
     pub fn log_detail(&self) -> Option<&str> {
         match self {
-            Error::Unavailable(detail) | Error::Internal(detail) => Some(detail),
+            Error::Unavailable(detail) | Error::OutcomeUnknown(detail) | Error::Internal(detail) => Some(detail),
             _ => None,
         }
     }
@@ -175,5 +183,15 @@ mod tests {
         assert_eq!(envelope(Error::RouteNotFound), json!({"code":5,"message":"Not Found","details":[]}));
         assert_eq!(Error::MethodNotAllowed.http_status(), 405);
         assert_eq!(envelope(Error::MethodNotAllowed)["code"], 12);
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_a_504_deadline_exceeded() {
+        let error = Error::OutcomeUnknown("TransactWriteItems: timed out; fence: timed out".into());
+        assert_eq!((error.http_status(), error.grpc_code()), (504, 4));
+        assert_eq!(
+            envelope(error),
+            json!({"code":4,"message":"The outcome is unknown: read the app before trying again (STORE-unknown)","details":[{"@type":"type.googleapis.com/zitadel.v1.ErrorDetail","id":"STORE-unknown","message":"The outcome is unknown: read the app before trying again"}]})
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod aws;
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod ids;
 pub mod logging;

@@ -11,22 +11,38 @@
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
+use tracing::Metadata;
+use tracing_subscriber::filter::{FilterFn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// The targets that may log below INFO: this crate and its binaries, which never log a
-/// payload.
-const OWN: [&str; 5] = ["oidc_client_secret", "regenerate_secret", "rotate_secret", "local", "admin"];
+/// The crates that may log below INFO: this one and its binaries, which never log a
+/// payload. A target is theirs when it is the name itself or a module under it
+/// (`oidc_client_secret::api`), never a crate whose name merely starts with it
+/// (`oidc_client_secret_extras`, `adminapi`, `local_ip_address`).
+const OWN: [&str; 6] = ["oidc_client_secret", "regenerate_secret", "rotate_secret", "verify_secret", "local", "admin"];
 
-/// The filter for a level such as `INFO` or `trace` (INFO when absent or unknown).
-pub fn filter(level: Option<&str>) -> EnvFilter {
-    let level = level.and_then(|l| l.trim().parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
-    let everyone_else = level.min(LevelFilter::INFO);
-    OWN.iter().fold(EnvFilter::default().add_directive(everyone_else.into()), |filter, target| {
-        filter.add_directive(format!("{target}={level}").parse().expect("a valid directive"))
-    })
+/// Whether a target belongs to [`OWN`].
+fn is_own(target: &str) -> bool {
+    OWN.iter().any(|own| target.strip_prefix(own).is_some_and(|rest| rest.is_empty() || rest.starts_with("::")))
+}
+
+/// The level for a setting such as `INFO` or `trace` (INFO when absent or unknown).
+pub fn level(setting: Option<&str>) -> LevelFilter {
+    setting.and_then(|l| l.trim().parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO)
+}
+
+/// Whether a span or event of `target` at `event_level` passes under the configured level:
+/// this crate's own at that level, everyone else's at most at INFO.
+pub fn allows(level: LevelFilter, target: &str, event_level: &tracing::Level) -> bool {
+    let ceiling = if is_own(target) { level } else { level.min(LevelFilter::INFO) };
+    ceiling >= *event_level
+}
+
+/// The filter for a level setting.
+pub fn filter(setting: Option<&str>) -> FilterFn<impl Fn(&Metadata<'_>) -> bool + Clone + use<>> {
+    let level = level(setting);
+    FilterFn::new(move |meta: &Metadata<'_>| allows(level, meta.target(), meta.level())).with_max_level_hint(level)
 }
 
 /// Installs the subscriber, writing to stdout as Lambda expects.
@@ -73,18 +89,37 @@ pub fn request_line(
 
 #[cfg(test)]
 mod tests {
+    use tracing::Level;
+
     use super::*;
 
     #[test]
     fn only_this_crate_logs_below_info_whatever_the_level() {
-        let trace = filter(Some("TRACE")).to_string();
-        let directives: Vec<&str> = trace.split(',').collect();
-        assert!(directives.contains(&"info"), "{trace}");
-        assert!(directives.contains(&"oidc_client_secret=trace"), "{trace}");
-        assert!(!directives.iter().any(|d| d.starts_with("aws") || d.starts_with("hyper")), "{trace}");
-        let warn = filter(Some("warn")).to_string();
-        assert!(warn.split(',').any(|d| d == "warn") && warn.contains("oidc_client_secret=warn"), "{warn}");
-        assert!(filter(None).to_string().split(',').any(|d| d == "info"));
-        assert!(filter(Some("loud")).to_string().split(',').any(|d| d == "info"));
+        let trace = level(Some("TRACE"));
+        assert!(allows(trace, "oidc_client_secret", &Level::TRACE));
+        assert!(allows(trace, "oidc_client_secret::store::dynamodb", &Level::TRACE));
+        assert!(allows(trace, "rotate_secret", &Level::DEBUG));
+        for other in ["aws_sdk_dynamodb", "aws_sigv4::http_request", "hyper", "lambda_runtime"] {
+            assert!(!allows(trace, other, &Level::DEBUG), "{other}");
+            assert!(allows(trace, other, &Level::INFO), "{other}");
+        }
+        let warn = level(Some("warn"));
+        assert!(!allows(warn, "oidc_client_secret::api", &Level::INFO));
+        assert!(allows(warn, "oidc_client_secret::api", &Level::WARN));
+        assert!(!allows(warn, "aws_config", &Level::INFO));
+        assert_eq!(level(None), LevelFilter::INFO);
+        assert_eq!(level(Some("loud")), LevelFilter::INFO);
+    }
+
+    #[test]
+    fn a_crate_whose_name_only_starts_like_ours_stays_at_info() {
+        let trace = level(Some("trace"));
+        for lookalike in
+            ["oidc_client_secret_extras", "oidc_client_secretive::x", "adminapi", "local_ip_address", "localhost"]
+        {
+            assert!(!allows(trace, lookalike, &Level::DEBUG), "{lookalike}");
+            assert!(!allows(trace, lookalike, &Level::TRACE), "{lookalike}");
+            assert!(allows(trace, lookalike, &Level::INFO), "{lookalike}");
+        }
     }
 }

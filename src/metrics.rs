@@ -30,6 +30,7 @@ pub fn outcome(result: Result<(), &Error>) -> &'static str {
         code::ABORTED => "conflict",
         code::UNIMPLEMENTED => "unimplemented",
         code::UNAVAILABLE => "unavailable",
+        code::DEADLINE_EXCEEDED => "unknown",
         code::UNAUTHENTICATED => "unauthenticated",
         _ => "internal",
     }

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::app::{App, AppKey};
 use crate::config::SecretSettings;
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::ids::{OrgId, UserId};
 use crate::secret::{ClientSecret, matches_hash};
@@ -101,6 +102,8 @@ pub struct Commit<'a> {
     pub actor: &'a str,
     pub source: &'static str,
     pub request_id: &'a str,
+    /// Every call of the write, its resolution included, ends before it.
+    pub deadline: Deadline,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,16 +112,25 @@ pub enum CommitError {
     Conflict,
     /// The guard's condition failed: the membership lost the permission.
     GuardFailed,
-    /// Unavailable or internal, and nothing was written.
+    /// Unavailable or internal, and nothing was written; or [`Error::OutcomeUnknown`]:
+    /// the deadline came before the outcome was known.
     Store(Error),
 }
 
 /// Storage, as the use case needs it.
 pub trait Store: Send + Sync {
-    /// One consistent read of the app and, for a member, the memberships that could grant.
-    fn load(&self, key: &AppKey, member: Option<&UserId>) -> impl Future<Output = Result<Snapshot, Error>> + Send;
-    /// One all-or-nothing write. `Ok` means it was written; an error means it was not:
-    /// an adapter that loses track of the outcome resolves it before answering.
+    /// One consistent read of the app and, for a member, the memberships that could grant,
+    /// leaving time before `deadline` for a write.
+    fn load(
+        &self,
+        key: &AppKey,
+        member: Option<&UserId>,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Snapshot, Error>> + Send;
+    /// One all-or-nothing write, before the commit's deadline. `Ok` means it was written;
+    /// an error means it was not and never will be, but for [`Error::OutcomeUnknown`]: an
+    /// adapter that loses track of the outcome resolves it before answering, and says so
+    /// when the deadline leaves no time to.
     fn commit(&self, commit: &Commit<'_>) -> impl Future<Output = Result<(), CommitError>> + Send;
 }
 
@@ -127,6 +139,7 @@ pub struct Request {
     pub key: AppKey,
     pub authority: Authority,
     pub request_id: String,
+    pub deadline: Deadline,
 }
 
 /// A secret that was written: the plaintext, only for the response.
@@ -172,15 +185,21 @@ impl<S: Store> Regenerator<S> {
 
     /// The app, if `authority` may give it a new secret now: the checks of a write, with
     /// one consistent read and no write.
-    pub async fn writable_app(&self, key: &AppKey, authority: &Authority) -> Result<App, Error> {
-        let snapshot = self.store.load(key, authority.member()).await?;
+    pub async fn writable_app(&self, key: &AppKey, authority: &Authority, deadline: Deadline) -> Result<App, Error> {
+        let snapshot = self.store.load(key, authority.member(), deadline).await?;
         check(authority, &snapshot).map(|(app, _)| app.clone())
     }
 
     /// Whether `secret` is the app's current secret (never the previous one kept for a
     /// grace period), if `authority` may change the app: one consistent read, no write.
-    pub async fn is_current(&self, key: &AppKey, authority: &Authority, secret: &ClientSecret) -> Result<bool, Error> {
-        let app = self.writable_app(key, authority).await?;
+    pub async fn is_current(
+        &self,
+        key: &AppKey,
+        authority: &Authority,
+        secret: &ClientSecret,
+        deadline: Deadline,
+    ) -> Result<bool, Error> {
+        let app = self.writable_app(key, authority, deadline).await?;
         Ok(is_current_hash(&app, secret))
     }
 
@@ -226,7 +245,7 @@ impl<S: Store> Regenerator<S> {
     ) -> Result<Installed, CommitError> {
         let snapshot = self
             .store
-            .load(&request.key, request.authority.member())
+            .load(&request.key, request.authority.member(), request.deadline)
             .instrument(tracing::info_span!(xray::READ))
             .await
             .map_err(CommitError::Store)?;
@@ -271,6 +290,7 @@ impl<S: Store> Regenerator<S> {
                 actor: request.authority.actor(),
                 source: request.authority.source(),
                 request_id: &request.request_id,
+                deadline: request.deadline,
             })
             .instrument(tracing::info_span!(xray::TRANSACTION))
             .await?;
@@ -347,7 +367,7 @@ mod tests {
     }
 
     fn request(authority: Authority) -> Request {
-        Request { key: app_key(), authority, request_id: "req-1".into() }
+        Request { key: app_key(), authority, request_id: "req-1".into(), deadline: Deadline::for_request() }
     }
 
     fn member(name: &str) -> Request {
@@ -509,10 +529,16 @@ mod tests {
         assert!(matches!(r.install(&rotation, &secret).await.result.unwrap(), Installed::AlreadyCurrent));
         assert_eq!(r.store.events().len(), 1);
         assert_eq!((r.store.events()[0].actor.as_str(), r.store.events()[0].source), (ARN, "rotation"));
-        assert!(r.is_current(&app_key(), &rotation.authority, &secret).await.unwrap());
+        assert!(r.is_current(&app_key(), &rotation.authority, &secret, Deadline::for_request()).await.unwrap());
         r.regenerate(&member("user-1")).await.result.unwrap();
-        assert!(!r.is_current(&app_key(), &rotation.authority, &secret).await.unwrap(), "previous is not current");
+        assert!(
+            !r.is_current(&app_key(), &rotation.authority, &secret, Deadline::for_request()).await.unwrap(),
+            "previous is not current"
+        );
         let intruder = Authority::RotationSecret(format!("{ARN}-other"));
-        assert_eq!(r.is_current(&app_key(), &intruder, &secret).await.unwrap_err(), Error::PermissionDenied);
+        assert_eq!(
+            r.is_current(&app_key(), &intruder, &secret, Deadline::for_request()).await.unwrap_err(),
+            Error::PermissionDenied
+        );
     }
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppKey;
 use crate::config::SecretSettings;
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId};
 use crate::regenerate::{Attempted, Authority, Installed, Regenerator, Request, Store};
@@ -210,7 +211,8 @@ fn refusal(arn: &str, error: RotationError) -> RotationError {
 pub async fn run<S: Store, M: Secrets>(rotation: Rotation<S, M>) -> Result<(), lambda_runtime::Error> {
     let rotation = &rotation;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<RotationEvent>| async move {
-        rotation.handle(&event.payload, &event.context.request_id).await
+        let deadline = Deadline::from_lambda(event.context.deadline);
+        rotation.handle(&event.payload, &event.context.request_id, deadline).await
     }))
     .await
 }
@@ -221,6 +223,13 @@ enum Step {
     Set,
     Test,
     Finish,
+}
+
+/// The app a step works on, what may change it (the secret being rotated), and by when.
+struct Target {
+    key: AppKey,
+    authority: Authority,
+    deadline: Deadline,
 }
 
 /// What one step did, for the log line: the app its secret names, once read, and the outcome.
@@ -254,10 +263,15 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         }
     }
 
-    /// Runs one step and leaves one log line, whatever the outcome.
-    pub async fn handle(&self, event: &RotationEvent, request_id: &str) -> Result<(), RotationError> {
+    /// Runs one step before `deadline` and leaves one log line, whatever the outcome.
+    pub async fn handle(
+        &self,
+        event: &RotationEvent,
+        request_id: &str,
+        deadline: Deadline,
+    ) -> Result<(), RotationError> {
         let started = Instant::now();
-        let Report { app, result } = self.step(event).await;
+        let Report { app, result } = self.step(event, deadline).await;
         let field = |f: fn(&AppKey) -> &str| Value::from(app.as_ref().map(f).unwrap_or(""));
         let outcome = match &result {
             Ok(outcome) => *outcome,
@@ -296,7 +310,7 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         result.map(drop)
     }
 
-    async fn step(&self, event: &RotationEvent) -> Report {
+    async fn step(&self, event: &RotationEvent, deadline: Deadline) -> Report {
         let token = event.token.as_str();
         let described = match self.pending_version(event).await {
             Ok(Some(described)) => described,
@@ -323,14 +337,14 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
             Ok(found) => found,
             Err(error) => return Report::early(Err(error)),
         };
-        let authority = Authority::RotationSecret(arn.to_owned());
+        let target = Target { key, authority: Authority::RotationSecret(arn.to_owned()), deadline };
         let result = match step {
-            Step::Create => self.create(arn, token, &key, &authority, document).await,
-            Step::Set => self.set(token, &key, authority, &document).await,
-            Step::Test => self.test(&key, &authority, &document).await,
-            Step::Finish => self.finish(arn, token, &described.versions, &key, &authority, &document).await,
+            Step::Create => self.create(arn, token, &target, document).await,
+            Step::Set => self.set(token, &target, &document).await,
+            Step::Test => self.test(&target, &document).await,
+            Step::Finish => self.finish(arn, token, &described.versions, &target, &document).await,
         };
-        Report { app: Some(key), result: result.map_err(|error| refusal(arn, error)) }
+        Report { app: Some(target.key), result: result.map_err(|error| refusal(arn, error)) }
     }
 
     /// AWS's template checks, before anything else: rotation enabled, the token a version
@@ -367,11 +381,14 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         &self,
         arn: &str,
         token: &str,
-        key: &AppKey,
-        authority: &Authority,
+        target: &Target,
         current: SecretDocument,
     ) -> Result<&'static str, RotationError> {
-        let app = self.regenerator.writable_app(key, authority).await.map_err(RotationError::App)?;
+        let app = self
+            .regenerator
+            .writable_app(&target.key, &target.authority, target.deadline)
+            .await
+            .map_err(RotationError::App)?;
         if self.secrets.value(arn, Some(token), PENDING).await?.is_some() {
             return Ok("already created");
         }
@@ -384,15 +401,14 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
     }
 
     /// The pending secret's hash into the table, unless the app's current hash is already it.
-    async fn set(
-        &self,
-        token: &str,
-        key: &AppKey,
-        authority: Authority,
-        pending: &SecretDocument,
-    ) -> Result<&'static str, RotationError> {
+    async fn set(&self, token: &str, target: &Target, pending: &SecretDocument) -> Result<&'static str, RotationError> {
         let secret = pending.secret()?;
-        let request = Request { key: key.clone(), authority, request_id: token.to_owned() };
+        let request = Request {
+            key: target.key.clone(),
+            authority: target.authority.clone(),
+            request_id: token.to_owned(),
+            deadline: target.deadline,
+        };
         let Attempted { result, .. } = self.regenerator.install(&request, &secret).await;
         match result.map_err(RotationError::App)? {
             Installed::Written(_) => Ok("set"),
@@ -402,26 +418,18 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
 
     /// Whether the pending value is a secret and the app's current one (never the previous
     /// one kept for a grace period): one read of the table.
-    async fn is_current(
-        &self,
-        key: &AppKey,
-        authority: &Authority,
-        pending: &SecretDocument,
-    ) -> Result<bool, RotationError> {
+    async fn is_current(&self, target: &Target, pending: &SecretDocument) -> Result<bool, RotationError> {
         let secret = pending.secret()?;
-        self.regenerator.is_current(key, authority, &secret).await.map_err(RotationError::App)
+        self.regenerator
+            .is_current(&target.key, &target.authority, &secret, target.deadline)
+            .await
+            .map_err(RotationError::App)
     }
 
     /// The pending secret must be the app's current secret (not the previous one kept for
     /// a grace period).
-    async fn test(
-        &self,
-        key: &AppKey,
-        authority: &Authority,
-        pending: &SecretDocument,
-    ) -> Result<&'static str, RotationError> {
-        let secret = pending.secret()?;
-        match self.regenerator.is_current(key, authority, &secret).await.map_err(RotationError::App)? {
+    async fn test(&self, target: &Target, pending: &SecretDocument) -> Result<&'static str, RotationError> {
+        match self.is_current(target, pending).await? {
             true => Ok("tested"),
             false => Err(RotationError::TestFailed),
         }
@@ -433,11 +441,10 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         arn: &str,
         token: &str,
         versions: &HashMap<String, Vec<String>>,
-        key: &AppKey,
-        authority: &Authority,
+        target: &Target,
         pending: &SecretDocument,
     ) -> Result<&'static str, RotationError> {
-        if !self.is_current(key, authority, pending).await? {
+        if !self.is_current(target, pending).await? {
             return Err(RotationError::NotInstalled);
         }
         let current =
@@ -491,7 +498,7 @@ mod tests {
         token: &str,
     ) -> Result<(), RotationError> {
         let event = RotationEvent { step: step.into(), secret_id: arn.into(), token: token.into() };
-        r.handle(&event, "req").await
+        r.handle(&event, "req", Deadline::for_request()).await
     }
 
     fn stored(r: &Rotation<MemoryStore, MemorySecrets>) -> crate::app::App {
@@ -575,6 +582,7 @@ mod tests {
             key: key("org-a", "proj-1", "app-1"),
             authority: Authority::Member(member),
             request_id: "http".into(),
+            deadline: Deadline::for_request(),
         };
         r.regenerator.regenerate(&request).await.result.unwrap();
         let pending = client_secret(&r.secrets.stage_value(ARN, PENDING).unwrap());

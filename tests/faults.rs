@@ -1,19 +1,25 @@
 //! DynamoDB misbehaving, made to happen by a proxy in front of DynamoDB Local. Whatever
-//! happens: nothing is half written, and no secret is returned unless its hash is stored.
+//! happens: nothing is half written, no secret is returned unless its hash is stored, and
+//! no error answer has a write behind it (SPEC section 6a): every class of unknown outcome
+//! below ends in a 200 whose secret is stored, a 503 after which nothing lands even when
+//! the lost transaction reaches DynamoDB later, or a 504 inside the deadline.
 
 #[path = "support/proxy.rs"]
 mod proxy;
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_http::RequestExt;
 
 use oidc_client_secret::api::Service;
 use oidc_client_secret::config::SecretSettings;
+use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::rotation::{Rotation, RotationEvent};
 use oidc_client_secret::secret::verify_client_secret;
 use oidc_client_secret::secrets::SecretsManager;
 use oidc_client_secret::store::dynamodb::DynamoStore;
-use proxy::{Fault, Proxy};
+use proxy::{Fault, Proxy, Tx};
 use support::*;
 use time::OffsetDateTime;
 
@@ -36,6 +42,29 @@ async fn setup() -> Setup {
 impl Setup {
     async fn call(&self) -> Answer {
         send(&self.service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await
+    }
+
+    /// A call as Lambda invokes it, with its deadline `budget` from now; and how long it took.
+    async fn invoke(&self, budget: Duration) -> (Answer, Duration) {
+        let mut context = lambda_runtime::Context::default();
+        context.request_id = format!("invocation-{:08x}", rand::random::<u32>());
+        context.deadline = (SystemTime::now() + budget).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let request = http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG))).with_lambda_context(context);
+        let started = Instant::now();
+        let answer = send(&self.service, request).await;
+        (answer, started.elapsed())
+    }
+
+    /// A 200 whose secret is the stored one, written once.
+    async fn assert_written_once(&self, answer: &Answer) {
+        assert_eq!(answer.status, 200, "{}", answer.json);
+        assert_eq!(answer.sequence(), 1);
+        let stored = app(&self.f.store, ORG, PROJECT, APP).await;
+        assert!(
+            verify_client_secret(&stored, answer.secret(), OffsetDateTime::now_utc()),
+            "the secret is the stored one"
+        );
+        assert_eq!(events(&self.f.store, ORG, PROJECT, APP).await.len(), 1, "applied once");
     }
 
     /// Nothing of the failed request is in the table.
@@ -94,7 +123,7 @@ async fn transaction_conflicts_are_retried_then_aborted() {
 #[tokio::test]
 async fn a_lost_transaction_response_is_retried_idempotently() {
     let s = setup().await;
-    s.proxy.set(Fault::LoseFirstTransactResponse);
+    s.proxy.set(Fault::Transactions(&[Tx::LoseAnswer]));
     let answer = s.call().await;
     assert_eq!(answer.status, 200, "{}", answer.json);
     assert_eq!(answer.sequence(), 1, "the retry did not write a second time");
@@ -151,10 +180,135 @@ async fn the_rotation_write_is_resolved_the_same_way() {
     let rotation = Rotation::new(SecretsManager::new(secrets.clone()), through_proxy, SecretSettings::default());
     let token = start_rotation(&secrets, &arn).await;
     let step = |step: &str| RotationEvent { step: step.into(), secret_id: arn.clone(), token: token.clone() };
-    rotation.handle(&step("createSecret"), "create").await.unwrap();
+    rotation.handle(&step("createSecret"), "create", Deadline::for_request()).await.unwrap();
     s.proxy.set(Fault::DelayTransactResponses(Duration::from_millis(2500)));
-    rotation.handle(&step("setSecret"), "set").await.expect("setSecret resolves the unknown outcome");
+    rotation
+        .handle(&step("setSecret"), "set", Deadline::for_request())
+        .await
+        .expect("setSecret resolves the unknown outcome");
     s.proxy.set(Fault::None);
-    rotation.handle(&step("testSecret"), "test").await.unwrap();
+    rotation.handle(&step("testSecret"), "test", Deadline::for_request()).await.unwrap();
     assert_eq!(app(&s.f.store, ORG, PROJECT, APP).await.sequence, 1);
+}
+
+#[tokio::test]
+async fn an_answer_lost_then_a_throttle_on_every_resend_is_still_resolved_to_the_write() {
+    let s = setup().await;
+    // The first send applies and its answer is lost; every resend is throttled, which
+    // tells nothing of the first: the write is unknown until the fence and the event say.
+    s.proxy.set(Fault::Transactions(&[Tx::LoseAnswer, Tx::Throttle, Tx::Throttle, Tx::Throttle, Tx::Throttle]));
+    let answer = s.call().await;
+    s.assert_written_once(&answer).await;
+    let ops = s.proxy.operations();
+    assert_eq!(ops.iter().filter(|o| *o == "TransactWriteItems").count(), 4, "{ops:?}");
+    assert_eq!(&ops[ops.len() - 2..], ["UpdateItem", "GetItem"], "the fence, then the event: {ops:?}");
+}
+
+#[tokio::test]
+async fn an_answer_lost_then_dynamodbs_500_on_every_resend_is_still_resolved_to_the_write() {
+    let s = setup().await;
+    let script = &[
+        Tx::LoseAnswer,
+        Tx::Error500("InternalFailure"),
+        Tx::Error500("InternalServerError"),
+        Tx::Error500("InternalFailure"),
+    ];
+    s.proxy.set(Fault::Transactions(script));
+    let answer = s.call().await;
+    s.assert_written_once(&answer).await;
+}
+
+#[tokio::test]
+async fn dynamodbs_500_on_the_first_send_is_an_unknown_outcome_not_an_internal_error() {
+    let s = setup().await;
+    // Applied, then answered 500 InternalFailure: the resend with the same token is told
+    // success, and applies nothing more.
+    s.proxy.set(Fault::Transactions(&[Tx::ApplyThen500("InternalFailure")]));
+    let answer = s.call().await;
+    s.assert_written_once(&answer).await;
+    assert_eq!(s.proxy.operations().iter().filter(|o| *o == "TransactWriteItems").count(), 2);
+    // Not applied, and answered 500: the resend applies it.
+    let s = setup().await;
+    s.proxy.set(Fault::Transactions(&[Tx::Error500("InternalServerError")]));
+    let answer = s.call().await;
+    s.assert_written_once(&answer).await;
+}
+
+#[tokio::test]
+async fn a_transaction_delivered_late_never_lands_behind_a_503() {
+    let s = setup().await;
+    // Every send is held past the attempt's timeout and reaches DynamoDB after the
+    // function has answered; no answer ever comes back.
+    const LATE: Duration = Duration::from_secs(5);
+    s.proxy.set(Fault::Transactions(&[Tx::DeliverLate(LATE); 4]));
+    // 6 s: the read, two sends (2 s and 1.4 s), then the fence, at about 3.6 s; the first
+    // send reaches DynamoDB at 5 s, the second at 7 s.
+    let (answer, took) = s.invoke(Duration::from_secs(6)).await;
+    assert!(took < Duration::from_millis(5500), "inside the invocation's deadline: {took:?}");
+    answer.assert_error(503, 14, "STORE-unavailable", "Service temporarily unavailable, try again");
+    let sent = s.proxy.operations().iter().filter(|o| *o == "TransactWriteItems").count();
+    assert!(sent >= 2, "{:?}", s.proxy.operations());
+    assert!(s.proxy.delivered_late().is_empty(), "the answer came before any send reached DynamoDB");
+    // Every late send reaches DynamoDB and is refused there: the fence holds them all off.
+    let waited = Instant::now();
+    while s.proxy.delivered_late().len() < sent && waited.elapsed() < LATE * 2 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let delivered = s.proxy.delivered_late();
+    assert_eq!(delivered.len(), sent, "every send was delivered, late");
+    assert!(delivered.iter().all(|status| *status == 400), "each cancelled by the fence: {delivered:?}");
+    s.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn a_transaction_delivered_late_but_before_the_fence_is_a_200() {
+    let s = setup().await;
+    const LATE: Duration = Duration::from_millis(2500);
+    s.proxy.set(Fault::Transactions(&[Tx::DeliverLate(LATE); 4]));
+    let (answer, took) = s.invoke(Duration::from_secs(10)).await;
+    assert!(took < Duration::from_millis(9500), "{took:?}");
+    s.assert_written_once(&answer).await;
+}
+
+#[tokio::test]
+async fn a_stalled_read_before_the_commit_is_answered_inside_the_deadline() {
+    let s = setup().await;
+    // The first read hangs; the SDK's retry of it, inside the read's bound, gets through.
+    s.proxy.set(Fault::HangFirstRead);
+    let (answer, took) = s.invoke(Duration::from_secs(10)).await;
+    assert!(took < Duration::from_millis(9500), "{took:?}");
+    s.assert_written_once(&answer).await;
+    // Every read hangs: the read's bound leaves the rest of the deadline, and no write.
+    let s = setup().await;
+    s.proxy.set(Fault::HangReads);
+    let (answer, took) = s.invoke(Duration::from_secs(8)).await;
+    assert!(took < Duration::from_millis(7500), "{took:?}");
+    answer.assert_error(503, 14, "STORE-unavailable", "Service temporarily unavailable, try again");
+    assert!(!s.proxy.operations().iter().any(|o| o == "TransactWriteItems"));
+    s.assert_untouched().await;
+}
+
+#[tokio::test]
+async fn with_every_store_call_hanging_the_answer_comes_before_the_invocations_deadline() {
+    for budget in [Duration::from_secs(3), Duration::from_secs(10)] {
+        let s = setup().await;
+        s.proxy.set(Fault::Hang);
+        let (answer, took) = s.invoke(budget).await;
+        assert!(took < budget - Duration::from_millis(400), "{budget:?}: {took:?}");
+        answer.assert_error(503, 14, "STORE-unavailable", "Service temporarily unavailable, try again");
+        s.assert_untouched().await;
+        // The read works, then every write, fence and read-back hangs: the outcome can't be
+        // known, and the answer says so in time.
+        let s = setup().await;
+        s.proxy.set(Fault::HangAfterReads);
+        let (answer, took) = s.invoke(budget).await;
+        assert!(took < budget - Duration::from_millis(400), "{budget:?}: {took:?}");
+        if budget > Duration::from_secs(4) {
+            answer.assert_error(504, 4, "STORE-unknown", "The outcome is unknown: read the app before trying again");
+        } else {
+            // Too little time for a transaction and its resolution: none is sent.
+            answer.assert_error(503, 14, "STORE-unavailable", "Service temporarily unavailable, try again");
+            assert!(!s.proxy.operations().iter().any(|o| o == "TransactWriteItems"));
+        }
+    }
 }

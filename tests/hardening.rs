@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use oidc_client_secret::api::{MAX_HEADER_BYTES, MAX_HEADERS, Service};
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::config::SecretSettings;
+use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::error::Error;
 use oidc_client_secret::ids::UserId;
 use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Snapshot, Store};
@@ -24,9 +25,9 @@ struct CountingStore {
 }
 
 impl Store for CountingStore {
-    async fn load(&self, key: &AppKey, member: Option<&UserId>) -> Result<Snapshot, Error> {
+    async fn load(&self, key: &AppKey, member: Option<&UserId>, deadline: Deadline) -> Result<Snapshot, Error> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.inner.load(key, member).await
+        self.inner.load(key, member, deadline).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {
@@ -185,11 +186,11 @@ struct PanicOnceStore {
 }
 
 impl Store for PanicOnceStore {
-    async fn load(&self, key: &AppKey, member: Option<&UserId>) -> Result<Snapshot, Error> {
+    async fn load(&self, key: &AppKey, member: Option<&UserId>, deadline: Deadline) -> Result<Snapshot, Error> {
         if !self.panicked.swap(true, Ordering::SeqCst) {
             panic!("storage adapter bug");
         }
-        self.inner.load(key, member).await
+        self.inner.load(key, member, deadline).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {
@@ -213,7 +214,7 @@ async fn a_panic_in_the_handler_is_a_500_for_that_request_and_the_next_is_served
 struct Unavailable(Arc<AtomicUsize>);
 
 impl Store for Unavailable {
-    async fn load(&self, _: &AppKey, _: Option<&UserId>) -> Result<Snapshot, Error> {
+    async fn load(&self, _: &AppKey, _: Option<&UserId>, _: Deadline) -> Result<Snapshot, Error> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Err(Error::Unavailable("the property test's store".into()))
     }

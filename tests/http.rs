@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use oidc_client_secret::api::Service;
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::config::SecretSettings;
+use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::error::Error;
 use oidc_client_secret::ids::UserId;
 use oidc_client_secret::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Snapshot, Store};
@@ -335,8 +336,8 @@ struct RacedStore {
 }
 
 impl Store for RacedStore {
-    async fn load(&self, key: &AppKey, member: Option<&UserId>) -> Result<Snapshot, Error> {
-        self.inner.load(key, member).await
+    async fn load(&self, key: &AppKey, member: Option<&UserId>, deadline: Deadline) -> Result<Snapshot, Error> {
+        self.inner.load(key, member, deadline).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {
@@ -391,8 +392,8 @@ struct RevokingStore {
 }
 
 impl Store for RevokingStore {
-    async fn load(&self, key: &AppKey, member: Option<&UserId>) -> Result<Snapshot, Error> {
-        self.inner.load(key, member).await
+    async fn load(&self, key: &AppKey, member: Option<&UserId>, deadline: Deadline) -> Result<Snapshot, Error> {
+        self.inner.load(key, member, deadline).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {

@@ -6,6 +6,7 @@ mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use tracing_subscriber::layer::SubscriberExt;
 
 use oidc_client_secret::api::Service;
 use oidc_client_secret::config::SecretSettings;
@@ -33,9 +34,10 @@ async fn no_log_line_holds_a_secret_a_hash_a_token_or_claims_beyond_the_ids() {
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(oidc_client_secret::logging::filter(Some("TRACE")))
+        .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
-        .finish();
+        .finish()
+        .with(oidc_client_secret::logging::filter(Some("TRACE")));
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let f = fixture().await;

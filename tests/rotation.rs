@@ -8,6 +8,7 @@ use std::time::Duration;
 use oidc_client_secret::api::Service;
 use oidc_client_secret::app::App;
 use oidc_client_secret::config::SecretSettings;
+use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::rotation::{Rotation, RotationError, RotationEvent};
 use oidc_client_secret::secret::verify_client_secret;
 use oidc_client_secret::secrets::SecretsManager;
@@ -46,7 +47,7 @@ impl Fixture {
 
     async fn step_on(&self, arn: &str, step: &str, token: &str) -> Result<(), RotationError> {
         let event = RotationEvent { step: step.into(), secret_id: arn.into(), token: token.into() };
-        self.rotation.handle(&event, &format!("lambda-{step}")).await
+        self.rotation.handle(&event, &format!("lambda-{step}"), Deadline::for_request()).await
     }
 
     /// A whole rotation; returns the new client secret.

@@ -81,3 +81,89 @@ fn the_grpc_route_shares_the_authorizer_and_cors_exposes_the_grpc_status() {
     assert_eq!(exposed, ["grpc-status", "grpc-message", "grpc-status-details-bin"]);
     assert_eq!(template["Parameters"]["CorsAllowedOrigins"]["Default"].as_str(), Some(""), "no origin by default");
 }
+
+const FUNCTIONS: [&str; 2] = ["RegenerateSecretFunction", "RotateSecretFunction"];
+
+/// The statements of a function's inline policy.
+fn statements<'a>(template: &'a Value, function: &str) -> Vec<&'a Value> {
+    let policies = template["Resources"][function]["Properties"]["Policies"].as_sequence().expect("Policies");
+    policies.iter().flat_map(|p| p["Statement"].as_sequence().expect("Statement").iter()).collect()
+}
+
+fn actions(statement: &Value) -> Vec<&str> {
+    match &statement["Action"] {
+        Value::String(one) => vec![one.as_str()],
+        list => list.as_sequence().expect("Action").iter().filter_map(Value::as_str).collect(),
+    }
+}
+
+/// `!Sub text` as the parser gives it.
+fn sub(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "Sub" => tagged.value.as_str(),
+        _ => None,
+    }
+}
+
+#[test]
+fn both_functions_may_use_the_table_key_only_through_dynamodb() {
+    let template = template();
+    // The key policy delegates to IAM (the account statement), so the roles' policies are
+    // what grants the key; on AWS, without them every call on the table is denied.
+    let key_policy = &template["Resources"]["Key"]["Properties"]["KeyPolicy"]["Statement"];
+    let account = key_policy.as_sequence().unwrap().iter().find(|s| s["Sid"].as_str() == Some("AccountAdministers"));
+    assert_eq!(
+        sub(&account.expect("the account statement")["Principal"]["AWS"]),
+        Some("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")
+    );
+    for function in FUNCTIONS {
+        let statements = statements(&template, function);
+        let kms: Vec<&&Value> =
+            statements.iter().filter(|s| actions(s).iter().any(|a| a.starts_with("kms:"))).collect();
+        assert_eq!(kms.len(), 1, "{function}: one KMS statement");
+        let grant = kms[0];
+        assert_eq!(grant["Effect"].as_str(), Some("Allow"));
+        let mut granted = actions(grant);
+        granted.sort_unstable();
+        assert_eq!(granted, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"], "{function}");
+        let Value::Tagged(resource) = &grant["Resource"] else { panic!("{function}: the key, created or given") };
+        assert_eq!(resource.tag, "If");
+        let via = &grant["Condition"]["StringEquals"]["kms:ViaService"];
+        assert_eq!(sub(via), Some("dynamodb.${AWS::Region}.amazonaws.com"), "{function}: only through DynamoDB");
+    }
+}
+
+#[test]
+fn functions_write_only_items_under_org_keys() {
+    let template = template();
+    const WRITES: [&str; 5] = [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:BatchWriteItem",
+    ];
+    for function in FUNCTIONS {
+        let mut writes = 0;
+        for statement in statements(&template, function) {
+            let actions = actions(statement);
+            assert!(!actions.iter().any(|a| a.ends_with(":*")), "{function}: no wildcard action");
+            if actions.iter().any(|a| WRITES.contains(a)) {
+                writes += 1;
+                let leading = &statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+                let keys: Vec<&str> =
+                    leading.as_sequence().expect("LeadingKeys").iter().filter_map(Value::as_str).collect();
+                assert_eq!(keys, ["ORG#*"], "{function}: {actions:?}");
+            }
+        }
+        assert_eq!(writes, 1, "{function}: one write statement");
+    }
+}
+
+#[test]
+fn the_function_timeout_is_the_one_the_deadlines_are_taken_from() {
+    let template = template();
+    let timeout = template["Globals"]["Function"]["Timeout"].as_u64();
+    assert_eq!(timeout, Some(oidc_client_secret::deadline::FUNCTION_TIMEOUT.as_secs()));
+    assert_eq!(template["Resources"]["RegenerateSecretFunction"]["Properties"]["Timeout"], Value::Null);
+}

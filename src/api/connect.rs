@@ -54,6 +54,7 @@ fn code_and_status(error: &Error) -> (&'static str, u16) {
         code::ABORTED => ("aborted", 409),
         code::UNIMPLEMENTED => ("unimplemented", 501),
         code::UNAVAILABLE => ("unavailable", 503),
+        code::DEADLINE_EXCEEDED => ("deadline_exceeded", 504),
         code::UNAUTHENTICATED => ("unauthenticated", 401),
         _ => ("internal", 500),
     }

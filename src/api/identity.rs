@@ -25,12 +25,19 @@ pub struct Caller {
     pub home_org: OrgId,
 }
 
-/// A claim's value as text: strings as they are, numbers in decimal (Lambda authorizers
-/// may return numbers in their context); anything else does not count.
+/// A claim's value as text: strings as they are, and numbers (Lambda authorizers may
+/// return numbers in their context) only when they are integers that fit 64 bits, signed
+/// or unsigned, in decimal. Any other number (`1.5`, `1e21`, a 30-digit integer, which JSON
+/// parsing turns into an approximate float) does not count: two callers whose ids differ
+/// must never read as the same one.
 fn text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(unsigned), _) => Some(unsigned.to_string()),
+            (None, Some(signed)) => Some(signed.to_string()),
+            (None, None) => None,
+        },
         _ => None,
     }
 }
@@ -75,4 +82,28 @@ pub fn caller(context: Option<&RequestContext>, names: &ClaimNames) -> Result<Ca
         user: UserId::parse(&user, &format!("user id (claim {})", names.user))?,
         home_org: OrgId::parse(&org, &format!("organization id (claim {})", names.org))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(json: &str) -> Option<String> {
+        text(&serde_json::from_str::<Value>(json).unwrap())
+    }
+
+    #[test]
+    fn numeric_claims_are_exact_64_bit_integers_or_nothing() {
+        assert_eq!(number("18446744073709551615").as_deref(), Some("18446744073709551615"));
+        assert_eq!(number("-9223372036854775808").as_deref(), Some("-9223372036854775808"));
+        assert_eq!(number("42").as_deref(), Some("42"));
+        for not_an_id in
+            ["18446744073709551616", "123456789012345678901234567890", "1.5", "1e21", "2.0", "-9223372036854775809"]
+        {
+            assert_eq!(number(not_an_id), None, "{not_an_id}");
+        }
+        // Two 30-digit ids that a float would make one.
+        assert_eq!(number("123456789012345678901234567890"), number("123456789012345678901234567891"));
+        assert_eq!(number("123456789012345678901234567890"), None);
+    }
 }

@@ -32,6 +32,7 @@ pub use rest::{failure, success};
 
 use crate::app::AppKey;
 use crate::config::{ClaimNames, Config};
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId, UserId};
 use crate::regenerate::{Attempted, Authority, Outcome, Regenerator, Store};
@@ -223,8 +224,15 @@ impl<S: Store> Service<S> {
             Ok(parsed) => parsed,
             Err(error) => return Served { key: None, attempts: 0, result: Err(error) },
         };
-        let use_case =
-            crate::regenerate::Request { key, authority: Authority::Member(user), request_id: request_id.to_owned() };
+        // Lambda's deadline for this invocation, or the function timeout's from now.
+        let deadline =
+            request.lambda_context_ref().map_or_else(Deadline::for_request, |c| Deadline::from_lambda(c.deadline));
+        let use_case = crate::regenerate::Request {
+            key,
+            authority: Authority::Member(user),
+            request_id: request_id.to_owned(),
+            deadline,
+        };
         let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
         Served { key: Some(use_case.key), attempts, result }
     }

@@ -2,12 +2,17 @@
 //! formats are in [`super::keys`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
 use rand::RngExt;
 use time::OffsetDateTime;
@@ -16,6 +21,9 @@ use super::keys::{
     ORG_MEMBER_PREFIX, PROJECT_MEMBER_PREFIX, app_sk, event_sk, org_member_sk, org_pk, project_member_sk,
 };
 use crate::app::{self, App, AppKey, format_timestamp, parse_timestamp};
+use crate::deadline::{
+    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, Deadline, OPERATION_TIMEOUT, RESOLVE_CALL_TIMEOUT, RESOLVE_RESERVE,
+};
 use crate::error::Error;
 use crate::ids::UserId;
 use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
@@ -57,30 +65,161 @@ fn membership_key(k: &AppKey, user: &UserId, grant: Grant) -> Key {
     key(org_pk(&k.org), sk)
 }
 
-/// Maps an SDK failure: throttling, timeouts, unreachable and 5xx are 503; the rest 500.
-/// The detail goes to the log only.
-pub(super) fn sdk_error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
+/// What a failed call tells of the write it carried (SPEC section 6a). The detail of each
+/// is for the log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// Not done, and a later attempt may be: throttled, or refused before anything was sent.
+    Retry(String),
+    /// Not done, and trying again will not change that (a 4xx DynamoDB answered).
+    Refused(Error),
+    /// It may have been done: sent without a definite answer (a timeout, a connection lost
+    /// after sending, an unreadable answer, DynamoDB's own 500 or 503, a transaction still
+    /// in progress).
+    Unknown(String),
+}
+
+impl Failure {
+    /// As a read's error, where there is no outcome to know: unavailable, or internal.
+    pub(super) fn into_error(self) -> Error {
+        match self {
+            Failure::Retry(detail) | Failure::Unknown(detail) => Error::Unavailable(detail),
+            Failure::Refused(error) => error,
+        }
+    }
+
+    /// As a write's error: an unknown outcome stays one.
+    pub(super) fn into_write_error(self) -> Error {
+        match self {
+            Failure::Unknown(detail) => Error::OutcomeUnknown(detail),
+            failure => failure.into_error(),
+        }
+    }
+}
+
+/// Classifies an SDK failure; a service error's own code is the caller's to read first
+/// where it means something (a cancellation, a failed condition).
+pub(super) fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let detail = format!("{operation}: {}", DisplayErrorContext(&err));
-    let transient = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
-        SdkError::ServiceError(e) => matches!(
-            e.err().code(),
-            Some(
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-                    | "InternalServerError"
-                    | "ServiceUnavailable"
-                    | "TransactionInProgressException"
-            )
-        ),
-        _ => false,
-    };
-    if transient { Error::Unavailable(detail) } else { Error::Internal(detail) }
+    match &err {
+        SdkError::ConstructionFailure(_) => Failure::Refused(Error::Internal(detail)),
+        SdkError::DispatchFailure(_) if refused_to_connect(&err) => Failure::Retry(detail),
+        SdkError::ServiceError(e) => {
+            let code = e.err().code();
+            if matches!(
+                code,
+                Some(
+                    "ProvisionedThroughputExceededException"
+                        | "ThrottlingException"
+                        | "RequestLimitExceeded"
+                        | "TransactionConflictException"
+                )
+            ) {
+                Failure::Retry(detail)
+            } else if e.raw().status().is_server_error()
+                || matches!(code, Some("InternalServerError" | "ServiceUnavailable" | "TransactionInProgressException"))
+            {
+                Failure::Unknown(detail)
+            } else {
+                Failure::Refused(Error::Internal(detail))
+            }
+        }
+        _ => Failure::Unknown(detail),
+    }
+}
+
+/// Whether the connection was refused, so that the request was never sent.
+fn refused_to_connect(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(error) = source {
+        if error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// Maps a read's SDK failure: throttling, timeouts, unreachable and 5xx are 503; the rest 500.
+pub(super) fn sdk_error<E>(operation: &str, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    classify(operation, err).into_error()
+}
+
+/// Attempts of one write (a transaction, a fence, an admin write) before giving up on it.
+const MAX_ROUNDS: u32 = 4;
+
+/// The definite answer to a write: done (`Ok`), or a service error the caller reads (a
+/// failed condition, a cancellation); and whether an earlier attempt's fate was unknown,
+/// so that a refusal may only be the answer to a resend of a write already done or pending.
+pub(super) struct Answer<O, E> {
+    pub result: Result<O, SdkError<E, HttpResponse>>,
+    pub after_unknown: bool,
+}
+
+/// Sends a write whose repeats are harmless (the same transaction token, an `ADD`, a `SET`
+/// of the same values) until its answer is definite, at most [`MAX_ROUNDS`] times, each
+/// bounded by `limit` and what the deadline leaves beyond `reserve`. Each round is one call
+/// without the SDK's own retries, so that no attempt's fate is hidden behind a later
+/// answer: once any attempt may have been done, the write stays unknown whatever the next
+/// ones answer (a throttle, a 500), until one is definite. `Err` is
+/// [`Failure::Unknown`] in that case, else why nothing was done.
+pub(super) async fn until_definite<O, E, F, Fut>(
+    deadline: Deadline,
+    limit: Duration,
+    reserve: Duration,
+    operation: &str,
+    mut send: F,
+) -> Result<Answer<O, E>, Failure>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut(aws_sdk_dynamodb::config::Builder) -> Fut,
+    Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+{
+    let mut unknown: Option<String> = None;
+    let mut last = format!("{operation}: no time left to send it");
+    for round in 0..MAX_ROUNDS {
+        let Some(budget) = deadline.budget(limit, reserve) else { break };
+        if round > 0 {
+            pause(round).await;
+        }
+        let after_unknown = unknown.is_some();
+        let err = match send(one_attempt(budget)).await {
+            Ok(output) => return Ok(Answer { result: Ok(output), after_unknown }),
+            Err(err) => err,
+        };
+        let definite = matches!(&err, SdkError::ServiceError(e)
+            if !e.raw().status().is_server_error()
+                && matches!(e.err().code(), Some("ConditionalCheckFailedException" | "TransactionCanceledException")));
+        if definite {
+            return Ok(Answer { result: Err(err), after_unknown });
+        }
+        match classify(operation, err) {
+            Failure::Unknown(detail) => {
+                tracing::warn!(detail = %detail, "{operation}: outcome unknown; sending it again");
+                unknown.get_or_insert(detail.clone());
+                last = detail;
+            }
+            Failure::Retry(detail) => last = detail,
+            refused @ Failure::Refused(_) if unknown.is_none() => return Err(refused),
+            Failure::Refused(error) => last = error.log_detail().unwrap_or_default().to_owned(),
+        }
+    }
+    Err(match unknown {
+        Some(first) => Failure::Unknown(format!("{first}; then: {last}")),
+        None => Failure::Retry(last),
+    })
+}
+
+/// A pause with jitter before another attempt.
+async fn pause(round: u32) {
+    let millis = rand::rng().random_range(20..=60) * u64::from(round.min(5));
+    tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
 fn text_attr(item: &Key, name: &str) -> Option<String> {
@@ -155,16 +294,22 @@ impl DynamoStore {
         &self.table
     }
 
-    /// One consistent BatchGetItem of the given keys, asking again for unprocessed ones.
-    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Key>, Error> {
+    /// One consistent BatchGetItem of the given keys, asking again for unprocessed ones,
+    /// leaving `reserve` of the deadline for what comes after it.
+    async fn batch_get(&self, keys: Vec<Key>, deadline: Deadline, reserve: Duration) -> Result<Vec<Key>, Error> {
         let mut pending =
             KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().map_err(build_error)?;
         let mut items = Vec::new();
         for _ in 0..MAX_UNPROCESSED_ROUNDS {
+            let budget = deadline
+                .budget(OPERATION_TIMEOUT, reserve)
+                .ok_or_else(|| Error::Unavailable("BatchGetItem: no time left before the deadline".into()))?;
             let output = self
                 .client
                 .batch_get_item()
                 .request_items(&self.table, pending)
+                .customize()
+                .config_override(bounded(budget))
                 .send()
                 .await
                 .map_err(|e| sdk_error("BatchGetItem", e))?;
@@ -190,13 +335,14 @@ fn sk_of(item: &Key) -> Option<&str> {
 }
 
 impl Store for DynamoStore {
-    async fn load(&self, k: &AppKey, member: Option<&UserId>) -> Result<Snapshot, Error> {
+    async fn load(&self, k: &AppKey, member: Option<&UserId>, deadline: Deadline) -> Result<Snapshot, Error> {
         let mut keys = vec![app_key(k)];
         if let Some(user) = member {
             keys.push(membership_key(k, user, Grant::Org));
             keys.push(membership_key(k, user, Grant::Project));
         }
-        let items = self.batch_get(keys).await?;
+        // What a transaction attempt and the resolution of its outcome need stays free.
+        let items = self.batch_get(keys, deadline, ATTEMPT_TIMEOUT + RESOLVE_RESERVE).await?;
         let wanted_app_sk = app_sk(&k.project, &k.app);
         let mut snapshot = Snapshot { app: None, grant: None };
         let (mut org_grants, mut project_grants) = (false, false);
@@ -221,50 +367,145 @@ impl Store for DynamoStore {
         Ok(snapshot)
     }
 
-    /// One transaction, and its outcome for certain: when the answer is lost (a timeout,
-    /// a dropped connection, a 5xx), the same transaction is sent again with the same
-    /// `ClientRequestToken`, which DynamoDB answers with success if the first one was
-    /// applied; when that answer is lost too, a consistent read of the app tells whether
-    /// the hash sent is the one stored. Only then is an error "nothing was written".
+    /// One transaction, and its outcome for certain (SPEC section 6a). Every send carries
+    /// the same `ClientRequestToken`, so DynamoDB applies it at most once and answers
+    /// success to a resend of one it applied. Once any send may have reached DynamoDB
+    /// without a definite answer, the transaction is unknown until a resend succeeds or
+    /// [`DynamoStore::resolve`] settles it: an error is only ever answered once nothing
+    /// was written and nothing can be.
     async fn commit(&self, c: &Commit<'_>) -> Result<(), CommitError> {
-        let items = self.transaction(c).map_err(CommitError::Store)?;
-        let membership_checked = matches!(c.guard, Guard::Membership { .. });
         let token = request_token();
-        // The first send with the client's own bounds; a lost answer, once more, bounded.
-        let mut unknown = String::new();
-        for timeout in [None, Some(RESOLVE_TIMEOUT)] {
-            if !unknown.is_empty() {
-                tracing::warn!(detail = %unknown, "transaction outcome unknown; sending it again with the same token");
+        let items = self.transaction(c, &token).map_err(CommitError::Store)?;
+        let membership_checked = matches!(c.guard, Guard::Membership { .. });
+        let sent = until_definite(c.deadline, ATTEMPT_TIMEOUT, RESOLVE_RESERVE, "TransactWriteItems", |attempt| {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .customize()
+                .config_override(attempt)
+                .send()
+        })
+        .await;
+        let why = match sent {
+            Ok(Answer { result: Ok(_), .. }) => return Ok(()),
+            Ok(Answer { result: Err(err), after_unknown }) => {
+                let codes = cancellation_codes(&err);
+                if !after_unknown {
+                    return Err(match codes {
+                        Some(codes) => cancellation(&codes, membership_checked),
+                        None => CommitError::Store(sdk_error("TransactWriteItems", err)),
+                    });
+                }
+                // A resend refused while an earlier send may still be pending (one that
+                // conflicts with it, say): that earlier send is still to be settled.
+                format!("a resend was cancelled ({codes:?}) after an unknown outcome")
             }
-            match self.transact(items.clone(), &token, timeout).await {
-                Sent::Done(result) => return result.map_err(|codes| cancellation(&codes, membership_checked)),
-                Sent::Refused(error) => return Err(CommitError::Store(error)),
-                Sent::Unknown(detail) => unknown = detail,
-            }
-        }
-        match self.app_within(c.key, Some(RESOLVE_TIMEOUT)).await {
-            Ok(Some(stored)) if stored.secret_hash.as_deref() == Some(c.secret_hash) => Ok(()),
-            Ok(_) => Err(CommitError::Store(Error::Unavailable(format!("{unknown}; the app does not hold the hash")))),
-            Err(error) => Err(CommitError::Store(Error::Unavailable(format!(
-                "{unknown}; and reading the outcome back failed: {}",
-                error.log_detail().unwrap_or_default()
-            )))),
-        }
+            Err(Failure::Unknown(detail)) => detail,
+            Err(failure) => return Err(CommitError::Store(failure.into_error())),
+        };
+        self.resolve(c, &token, why).await
     }
 }
 
-/// How long each step that resolves an unknown outcome may take: the first attempt's
-/// bounds (see `crate::aws`) plus two of these stay under the function's timeout.
-const RESOLVE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The per-item reasons of a cancelled transaction.
+fn cancellation_codes(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> Option<Vec<String>> {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+            Some(cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect())
+        }
+        _ => None,
+    }
+}
 
-/// What one `TransactWriteItems` call tells.
-enum Sent {
-    /// Applied (`Ok`), or cancelled with these per-item reasons (`Err`): nothing written.
-    Done(Result<(), Vec<String>>),
-    /// Rejected before it could apply: nothing written.
-    Refused(Error),
-    /// The call may or may not have been applied.
-    Unknown(String),
+/// The app attribute that fences transactions out: the tokens of those that must never
+/// apply. Every transaction requires its own token absent from it, and clears it when it
+/// applies (a transaction that had not applied by then never can: it requires the
+/// sequence it read, and the sequence only grows).
+const FENCE_ATTRIBUTE: &str = "fencedTokens";
+
+impl DynamoStore {
+    /// Settles a transaction whose outcome is unknown: first a fence, a conditional write
+    /// DynamoDB confirms, that makes the transaction's own condition false if it has not
+    /// applied yet (a send held in the network and delivered late included); then, if the
+    /// app has moved on, a consistent read of the event at the sequence the transaction
+    /// would have written, which names the request that wrote it. All inside the deadline:
+    /// what is still unknown there is [`Error::OutcomeUnknown`], the 504 that says "it may
+    /// have happened".
+    async fn resolve(&self, c: &Commit<'_>, token: &str, why: String) -> Result<(), CommitError> {
+        tracing::warn!(detail = %why, "transaction outcome unknown; fencing it");
+        let unknown = |detail: String| CommitError::Store(Error::OutcomeUnknown(format!("{why}; {detail}")));
+        let fenced =
+            until_definite(c.deadline, RESOLVE_CALL_TIMEOUT, Duration::ZERO, "UpdateItem (fence)", |attempt| {
+                self.fence(c, token).customize().config_override(attempt).send()
+            })
+            .await;
+        match fenced {
+            // The app was still at the sequence the transaction read, and now holds its
+            // token: the transaction had not applied, and never will.
+            Ok(Answer { result: Ok(_), .. }) => {
+                return Err(CommitError::Store(Error::Unavailable(format!(
+                    "{why}; fenced before it applied: nothing was written and nothing can be"
+                ))));
+            }
+            // The app is past that sequence: this transaction applied, or another one did
+            // and this one never will. The event tells which.
+            Ok(Answer { result: Err(err), .. })
+                if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
+            Ok(Answer { result: Err(err), .. }) => {
+                return Err(unknown(format!("the fence failed: {}", DisplayErrorContext(&err))));
+            }
+            Err(failure) => {
+                return Err(unknown(format!(
+                    "the fence failed: {}",
+                    failure.into_error().log_detail().unwrap_or_default()
+                )));
+            }
+        }
+        let mut last = String::from("no time left to read the event");
+        while let Some(budget) = c.deadline.budget(RESOLVE_CALL_TIMEOUT, Duration::ZERO) {
+            match self.event_request_id(c.key, c.next_sequence, budget).await {
+                Ok(Some(writer)) if writer == c.request_id => return Ok(()),
+                // Another request's write took the sequence: this one can never apply.
+                Ok(_) => return Err(CommitError::Conflict),
+                Err(error) => last = error.log_detail().unwrap_or_default().to_owned(),
+            }
+            pause(1).await;
+        }
+        Err(unknown(format!("the app moved on, and reading its event failed: {last}")))
+    }
+
+    /// The fence: the transaction's token into the app's fenced set, only while the app is
+    /// at the sequence the transaction read.
+    fn fence(&self, c: &Commit<'_>, token: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(app_key(c.key)))
+            .update_expression("ADD #fence :token")
+            .condition_expression(format!("attribute_exists(pk) AND {}", sequence_matches(c.seen_sequence)))
+            .expression_attribute_names("#fence", FENCE_ATTRIBUTE)
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_values(":token", AttributeValue::Ss(vec![token.to_owned()]))
+            .expression_attribute_values(":seen", n(c.seen_sequence))
+    }
+
+    /// The `requestId` of the event at `sequence` of an app, read consistently.
+    async fn event_request_id(&self, app: &AppKey, sequence: u64, limit: Duration) -> Result<Option<String>, Error> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(org_pk(&app.org), event_sk(app, sequence))))
+            .consistent_read(true)
+            .projection_expression("requestId")
+            .customize()
+            .config_override(bounded(limit))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(output.item.as_ref().and_then(|item| text_attr(item, "requestId")))
+    }
 }
 
 impl DynamoStore {
@@ -283,18 +524,12 @@ impl DynamoStore {
 
     /// Reads one app, consistently.
     pub async fn app(&self, key: &AppKey) -> Result<Option<App>, Error> {
-        self.app_within(key, None).await
-    }
-
-    async fn app_within(&self, key: &AppKey, timeout: Option<Duration>) -> Result<Option<App>, Error> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(app_key(key)))
             .consistent_read(true)
-            .customize()
-            .config_override(bounded(timeout))
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
@@ -302,7 +537,7 @@ impl DynamoStore {
     }
 
     /// The three items: the membership check (for a member), the app update, the event.
-    fn transaction(&self, c: &Commit<'_>) -> Result<Vec<TransactWriteItem>, Error> {
+    fn transaction(&self, c: &Commit<'_>, token: &str) -> Result<Vec<TransactWriteItem>, Error> {
         let mut items = Vec::with_capacity(3);
         if let Guard::Membership { user, grant } = c.guard {
             let check = ConditionCheck::builder()
@@ -315,53 +550,29 @@ impl DynamoStore {
                 .map_err(build_error)?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
-        items.push(TransactWriteItem::builder().update(app_update(&self.table, c)?).build());
+        items.push(TransactWriteItem::builder().update(app_update(&self.table, c, token)?).build());
         items.push(TransactWriteItem::builder().put(event_put(&self.table, c)?).build());
         Ok(items)
     }
-
-    async fn transact(&self, items: Vec<TransactWriteItem>, token: &str, timeout: Option<Duration>) -> Sent {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // The same token on every send of this transaction, the SDK's retries included:
-            // DynamoDB applies it once and answers success to the repeats.
-            .client_request_token(token)
-            .customize()
-            .config_override(bounded(timeout))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Sent::Done(Ok(())),
-            Err(SdkError::ServiceError(e)) => match e.err() {
-                TransactWriteItemsError::TransactionCanceledException(cancel) => Sent::Done(Err(cancel
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None").to_owned())
-                    .collect())),
-                // A 4xx other than these is a request DynamoDB did not run.
-                _ => match sdk_error("TransactWriteItems", SdkError::ServiceError(e)) {
-                    Error::Unavailable(detail) => Sent::Unknown(detail),
-                    error => Sent::Refused(error),
-                },
-            },
-            Err(SdkError::ConstructionFailure(e)) => Sent::Refused(Error::Internal(format!(
-                "TransactWriteItems: {}",
-                DisplayErrorContext(&SdkError::<TransactWriteItemsError>::ConstructionFailure(e))
-            ))),
-            Err(e) => Sent::Unknown(format!("TransactWriteItems: {}", DisplayErrorContext(&e))),
-        }
-    }
 }
 
-/// A per-call override of the operation timeout; none keeps the client's.
-fn bounded(timeout: Option<Duration>) -> aws_sdk_dynamodb::config::Builder {
-    let builder = aws_sdk_dynamodb::config::Builder::default();
-    match timeout {
-        Some(limit) => builder.timeout_config(TimeoutConfig::builder().operation_timeout(limit).build()),
-        None => builder,
-    }
+/// A read's per-call bounds: `limit` in all, the SDK's retries inside it.
+fn bounded(limit: Duration) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default().timeout_config(timeouts(limit))
+}
+
+/// One attempt of a write, `limit` at most, with no retry by the SDK: [`until_definite`]
+/// sends it again itself, knowing what each attempt answered.
+fn one_attempt(limit: Duration) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default().timeout_config(timeouts(limit)).retry_config(RetryConfig::disabled())
+}
+
+fn timeouts(limit: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(limit))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(limit))
+        .operation_timeout(limit)
+        .build()
 }
 
 /// Why a transaction was cancelled, from its per-item reasons (membership check first
@@ -380,14 +591,14 @@ fn cancellation(codes: &[String], membership_checked: bool) -> CommitError {
 }
 
 /// A fresh idempotency token for one transaction attempt (at most 36 characters).
-fn request_token() -> String {
+pub(super) fn request_token() -> String {
     let bits: u128 = rand::rng().random();
     format!("{bits:032x}")
 }
 
 /// The app update: new hash, `sequence = seen + 1`, `changeDate`, the previous hash kept
 /// or dropped; only if the app is still the OIDC app with a secret that was read.
-fn app_update(table: &str, c: &Commit<'_>) -> Result<Update, Error> {
+fn app_update(table: &str, c: &Commit<'_>, token: &str) -> Result<Update, Error> {
     let mut set = vec!["secretHash = :hash", "#seq = :next", "changeDate = :now"];
     let mut values = HashMap::from([
         (":hash".to_owned(), s(c.secret_hash)),
@@ -398,6 +609,7 @@ fn app_update(table: &str, c: &Commit<'_>) -> Result<Update, Error> {
         (":removed".to_owned(), s(app::STATE_REMOVED)),
         (":m1".to_owned(), s(app::SECRET_AUTH_METHODS[0])),
         (":m2".to_owned(), s(app::SECRET_AUTH_METHODS[1])),
+        (":token".to_owned(), s(token)),
     ]);
     let remove = match c.previous {
         Some((hash, expires)) => {
@@ -405,14 +617,13 @@ fn app_update(table: &str, c: &Commit<'_>) -> Result<Update, Error> {
             set.push("previousSecretExpiresAt = :prevExp");
             values.insert(":prev".into(), s(hash));
             values.insert(":prevExp".into(), s(format_timestamp(expires)));
-            ""
+            " REMOVE #fence"
         }
-        None => " REMOVE previousSecretHash, previousSecretExpiresAt",
+        None => " REMOVE previousSecretHash, previousSecretExpiresAt, #fence",
     };
-    let sequence_matches =
-        if c.seen_sequence == 0 { "(attribute_not_exists(#seq) OR #seq = :seen)" } else { "#seq = :seen" };
     let mut condition = format!(
-        "attribute_exists(pk) AND {sequence_matches} AND appType = :oidc AND #state <> :removed AND authMethod IN (:m1, :m2)"
+        "attribute_exists(pk) AND {} AND appType = :oidc AND #state <> :removed AND authMethod IN (:m1, :m2) AND NOT contains(#fence, :token)",
+        sequence_matches(c.seen_sequence)
     );
     if let Guard::RotationSecret { arn } = c.guard {
         condition.push_str(" AND rotationSecretArn = :arn");
@@ -425,9 +636,15 @@ fn app_update(table: &str, c: &Commit<'_>) -> Result<Update, Error> {
         .condition_expression(condition)
         .expression_attribute_names("#seq", "sequence")
         .expression_attribute_names("#state", "state")
+        .expression_attribute_names("#fence", FENCE_ATTRIBUTE)
         .set_expression_attribute_values(Some(values))
         .build()
         .map_err(build_error)
+}
+
+/// The app is still at the sequence read (an absent one counts as 0).
+fn sequence_matches(seen: u64) -> &'static str {
+    if seen == 0 { "(attribute_not_exists(#seq) OR #seq = :seen)" } else { "#seq = :seen" }
 }
 
 /// The event item: who changed what, when, from where. Never a secret or a hash.

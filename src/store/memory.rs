@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use crate::app::{App, AppKey};
+use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId, UserId};
 use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
@@ -95,7 +96,7 @@ fn grants(tables: &Tables, org: &OrgId, user: &UserId, project: Option<&ProjectI
 }
 
 impl Store for MemoryStore {
-    async fn load(&self, key: &AppKey, member: Option<&UserId>) -> Result<Snapshot, Error> {
+    async fn load(&self, key: &AppKey, member: Option<&UserId>, _deadline: Deadline) -> Result<Snapshot, Error> {
         let mut tables = self.tables.lock().unwrap();
         tables.loads += 1;
         let grant = member.and_then(|user| {

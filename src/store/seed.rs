@@ -1,21 +1,35 @@
 //! What the `admin` tool writes so that there is something to regenerate: the table, apps,
 //! memberships and the rotation secret an app trusts. Never on the request path.
+//!
+//! Every write follows SPEC section 6a as the request path does: each is harmless to
+//! repeat (a transaction under one token, an `ADD`, a `SET` of the same values), is sent
+//! again until its answer is definite, and what is still unknown after
+//! [`ADMIN_WRITE_BUDGET`] is [`Error::OutcomeUnknown`]: "it may have happened, run it again".
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ScalarAttributeType,
+    TransactWriteItem,
 };
 use time::OffsetDateTime;
 
-use super::dynamodb::{DynamoStore, app_key, build_error, key, n, s, sdk_error};
+use super::dynamodb::{
+    Answer, DynamoStore, Failure, app_key, build_error, key, n, request_token, s, sdk_error, until_definite,
+};
 use super::keys::{org_member_sk, org_pk, project_member_sk};
 use crate::app::{self, AppKey, format_timestamp};
+use crate::deadline::{ATTEMPT_TIMEOUT, Deadline};
 use crate::error::Error;
 use crate::ids::{AppId, OrgId, ProjectId, UserId};
 use crate::regenerate::APP_WRITE_PERMISSION;
+
+/// How long one write of `admin` may take to be definite, its resends included.
+pub const ADMIN_WRITE_BUDGET: Duration = Duration::from_secs(30);
 
 /// A new app, as the admin tool and the tests create it.
 #[derive(Debug, Clone)]
@@ -88,36 +102,67 @@ impl DynamoStore {
         if let Some(arn) = &new.rotation_secret_arn {
             item.insert("rotationSecretArn".into(), s(arn));
         }
-        let result = self
-            .client()
-            .put_item()
+        let put = Put::builder()
             .table_name(self.table())
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(sdk_error("PutItem", e)),
+            .build()
+            .map_err(build_error)?;
+        let items = vec![TransactWriteItem::builder().put(put).build()];
+        // A transaction under one token: a resend of one that applied answers success.
+        let token = request_token();
+        let answer =
+            until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "TransactWriteItems", |attempt| {
+                self.client()
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .client_request_token(&token)
+                    .customize()
+                    .config_override(attempt)
+                    .send()
+            })
+            .await
+            .map_err(Failure::into_write_error)?;
+        match answer {
+            Answer { result: Ok(_), .. } => Ok(true),
+            Answer { result: Err(e), after_unknown } => match e.as_service_error() {
+                // The app was there before any send of this one, which requires it absent.
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel))
+                    if cancel.cancellation_reasons().iter().all(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                _ if after_unknown => Err(Error::OutcomeUnknown(format!(
+                    "TransactWriteItems: a resend was refused after an unknown outcome: {}",
+                    DisplayErrorContext(&e)
+                ))),
+                _ => Err(sdk_error("TransactWriteItems", e)),
+            },
         }
     }
 
     /// Names the Secrets Manager secret that may rotate an existing app.
     pub async fn set_rotation_secret(&self, key: &AppKey, arn: &str) -> Result<bool, Error> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(app_key(key)))
-            .update_expression("SET rotationSecretArn = :arn")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":arn", s(arn))
-            .send()
-            .await;
-        match result {
+        let answer = until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "UpdateItem", |attempt| {
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(app_key(key)))
+                .update_expression("SET rotationSecretArn = :arn")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":arn", s(arn))
+                .customize()
+                .config_override(attempt)
+                .send()
+        })
+        .await
+        .map_err(Failure::into_write_error)?;
+        match answer.result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            // No app: and none of the sends could apply, each requiring one.
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
             Err(e) => Err(sdk_error("UpdateItem", e)),
         }
     }
@@ -134,17 +179,21 @@ impl DynamoStore {
             Some(project) => project_member_sk(project, user),
             None => org_member_sk(user),
         };
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(org_pk(org), sk)))
-            .update_expression("ADD #perms :perms")
-            .expression_attribute_names("#perms", "permissions")
-            .expression_attribute_values(":perms", AttributeValue::Ss(permissions.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
-        Ok(())
+        let answer = until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "UpdateItem", |attempt| {
+            self.client()
+                .update_item()
+                .table_name(self.table())
+                .set_key(Some(key(org_pk(org), sk.clone())))
+                .update_expression("ADD #perms :perms")
+                .expression_attribute_names("#perms", "permissions")
+                .expression_attribute_values(":perms", AttributeValue::Ss(permissions.to_vec()))
+                .customize()
+                .config_override(attempt)
+                .send()
+        })
+        .await
+        .map_err(Failure::into_write_error)?;
+        answer.result.map(drop).map_err(|e| sdk_error("UpdateItem", e))
     }
 
     /// The table and the demo org, project, app and member that `make run` and the
@@ -156,6 +205,10 @@ impl DynamoStore {
         let user = UserId::parse(DEMO_USER, "user")?;
         self.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await
     }
+}
+
+fn admin_deadline() -> Deadline {
+    Deadline::after(ADMIN_WRITE_BUDGET)
 }
 
 pub const DEMO_USER: &str = "demo-user";

@@ -1,5 +1,6 @@
 //! A TCP proxy on loopback in front of DynamoDB Local that the test controls: it passes
-//! requests through, or makes DynamoDB refuse, hang, throttle, conflict, or lose a response.
+//! requests through, or makes DynamoDB refuse, hang, throttle, conflict, lose a response,
+//! answer its own 500, or receive a transaction late.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -24,19 +25,45 @@ pub enum Fault {
     Throttle,
     /// Answer every TransactWriteItems with a cancellation for a transaction conflict.
     ConflictTransactions,
-    /// Pass the first TransactWriteItems to DynamoDB, then drop its response.
-    LoseFirstTransactResponse,
     /// Pass every TransactWriteItems to DynamoDB, and hold its answer this long.
     DelayTransactResponses(std::time::Duration),
     /// Never pass a TransactWriteItems on, nor answer it; everything else passes.
     HangTransactions,
+    /// Every BatchGetItem hangs; everything else passes.
+    HangReads,
+    /// The first BatchGetItem hangs; everything else passes.
+    HangFirstRead,
+    /// Every call but BatchGetItem hangs: the read before the commit works, then nothing.
+    HangAfterReads,
+    /// The n-th TransactWriteItems gets the n-th of these; those after the list pass.
+    Transactions(&'static [Tx]),
+}
+
+/// What happens to one TransactWriteItems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tx {
+    Pass,
+    /// DynamoDB applies it; its answer is lost (the connection drops).
+    LoseAnswer,
+    /// Answered with a ThrottlingException; DynamoDB never sees it.
+    Throttle,
+    /// Answered with DynamoDB's HTTP 500 of this `__type` (`InternalServerError`,
+    /// `InternalFailure`); DynamoDB never sees it.
+    Error500(&'static str),
+    /// DynamoDB applies it, and the answer is replaced by a 500 of this `__type`.
+    ApplyThen500(&'static str),
+    /// Held in the network this long, then delivered to DynamoDB; its answer is lost.
+    DeliverLate(std::time::Duration),
 }
 
 #[derive(Default)]
 struct State {
     fault: Option<Fault>,
     operations: Vec<String>,
-    lost_one: bool,
+    transactions: usize,
+    reads: usize,
+    /// Late transactions DynamoDB has received, and what it answered (HTTP status).
+    delivered_late: Vec<u16>,
 }
 
 pub struct Proxy {
@@ -79,6 +106,14 @@ impl Proxy {
         let mut state = self.state.lock().unwrap();
         state.fault = Some(fault);
         state.operations.clear();
+        state.transactions = 0;
+        state.reads = 0;
+        state.delivered_late.clear();
+    }
+
+    /// The HTTP status DynamoDB gave each transaction delivered late, so far.
+    pub fn delivered_late(&self) -> Vec<u16> {
+        self.state.lock().unwrap().delivered_late.clone()
     }
 
     /// The DynamoDB operations that reached the proxy since the last `set`, in order.
@@ -88,11 +123,20 @@ impl Proxy {
 }
 
 fn dynamodb_error(kind: &str, extra: &str) -> Response<Full<Bytes>> {
+    error_with_status(StatusCode::BAD_REQUEST, kind, extra)
+}
+
+/// DynamoDB's own 500: it may or may not have applied the request.
+fn server_error(kind: &str) -> Response<Full<Bytes>> {
+    error_with_status(StatusCode::INTERNAL_SERVER_ERROR, kind, "")
+}
+
+fn error_with_status(status: StatusCode, kind: &str, extra: &str) -> Response<Full<Bytes>> {
     let body = format!(
         r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{kind}","message":"injected by the test proxy"{extra}}}"#
     );
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
+    *response.status_mut() = status;
     response.headers_mut().insert("content-type", "application/x-amz-json-1.0".parse().unwrap());
     response
 }
@@ -109,15 +153,30 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or_default()
         .to_owned();
-    let fault = {
+    let transact = operation == "TransactWriteItems";
+    let read = operation == "BatchGetItem";
+    let (fault, tx, nth_read) = {
         let mut state = state.lock().unwrap();
         state.operations.push(operation.clone());
-        state.fault.unwrap_or(Fault::None)
+        let fault = state.fault.unwrap_or(Fault::None);
+        let tx = match fault {
+            Fault::Transactions(script) if transact => {
+                state.transactions += 1;
+                script.get(state.transactions - 1).copied().unwrap_or(Tx::Pass)
+            }
+            _ => Tx::Pass,
+        };
+        if read {
+            state.reads += 1;
+        }
+        (fault, tx, state.reads)
     };
-    let transact = operation == "TransactWriteItems";
     match fault {
         Fault::Hang => std::future::pending::<()>().await,
         Fault::HangTransactions if transact => std::future::pending::<()>().await,
+        Fault::HangReads if read => std::future::pending::<()>().await,
+        Fault::HangFirstRead if read && nth_read == 1 => std::future::pending::<()>().await,
+        Fault::HangAfterReads if !read => std::future::pending::<()>().await,
         Fault::Throttle => return Ok(dynamodb_error("ThrottlingException", "")),
         Fault::ConflictTransactions if transact => {
             let reasons = r#","CancellationReasons":[{"Code":"None"},{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]"#;
@@ -125,27 +184,52 @@ async fn forward(
         }
         _ => {}
     }
+    match tx {
+        Tx::Throttle => return Ok(dynamodb_error("ThrottlingException", "")),
+        Tx::Error500(kind) => return Ok(server_error(kind)),
+        _ => {}
+    }
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
-    let stream = TcpStream::connect(upstream).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
-    tokio::spawn(connection);
-    let response =
-        sender.send_request(Request::from_parts(parts, Full::new(body))).await.map_err(std::io::Error::other)?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
-    if fault == Fault::LoseFirstTransactResponse && transact {
-        let mut state = state.lock().unwrap();
-        if !state.lost_one {
-            state.lost_one = true;
-            return Err(std::io::Error::other("response lost on the way back"));
-        }
+    let request = Request::from_parts(parts, Full::new(body));
+    if let Tx::DeliverLate(delay) = tx {
+        // On its own task, so that the client giving up on it does not cancel it.
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let status = match upstream_call(request, upstream).await {
+                Ok(response) => response.status().as_u16(),
+                Err(_) => 0,
+            };
+            state.lock().unwrap().delivered_late.push(status);
+        });
+        return std::future::pending().await;
+    }
+    // Applied even if the client gives up waiting for it.
+    let response = tokio::spawn(upstream_call(request, upstream)).await.map_err(std::io::Error::other)??;
+    match tx {
+        Tx::LoseAnswer => return Err(std::io::Error::other("response lost on the way back")),
+        Tx::ApplyThen500(kind) => return Ok(server_error(kind)),
+        _ => {}
     }
     if let Fault::DelayTransactResponses(delay) = fault
         && transact
     {
         tokio::time::sleep(delay).await;
     }
+    Ok(response)
+}
+
+/// One request to DynamoDB Local, its whole answer read.
+async fn upstream_call(
+    request: Request<Full<Bytes>>,
+    upstream: SocketAddr,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let stream = TcpStream::connect(upstream).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(std::io::Error::other)?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.map_err(std::io::Error::other)?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
     Ok(Response::from_parts(parts, Full::new(body)))
 }
