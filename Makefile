@@ -72,7 +72,7 @@ arm64-std:
 local-db: deps
 	$(CARGO) build --bin admin
 	scripts/local-services.sh start $(LOCAL_DB_PORT) $(LOCAL_DIR)/dynamodb
-	$(LOCAL_ENV) target/debug/admin demo
+	$(LOCAL_ENV) target/debug/admin --local demo
 
 ## Serves the API on 127.0.0.1:$(PORT) against DynamoDB Local with demo data.
 run: local-db

@@ -19,6 +19,7 @@ use oidc_client_secret::rotation::{Rotation, RotationEvent};
 use oidc_client_secret::secret::verify_client_secret;
 use oidc_client_secret::secrets::SecretsManager;
 use oidc_client_secret::store::dynamodb::DynamoStore;
+use oidc_client_secret::store::seed::NewApp;
 use proxy::{Fault, Proxy, Tx};
 use support::*;
 use time::OffsetDateTime;
@@ -311,4 +312,27 @@ async fn with_every_store_call_hanging_the_answer_comes_before_the_invocations_d
             assert!(!s.proxy.operations().iter().any(|o| o == "TransactWriteItems"));
         }
     }
+}
+
+#[tokio::test]
+async fn admins_writes_resolve_a_lost_answer_too() {
+    let s = setup().await;
+    let through_proxy = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(
+            s.f.store.client().config().to_builder().endpoint_url(s.proxy.endpoint()).build(),
+        ),
+        s.f.store.table(),
+    );
+    // Created, its answer lost, then throttled: the resend under the same token says
+    // created, not "exists".
+    s.proxy.set(Fault::Transactions(&[Tx::LoseAnswer, Tx::Throttle]));
+    let new = NewApp::oidc(key(ORG, PROJECT, "app-2"), "client-2");
+    assert!(through_proxy.put_app(&new).await.unwrap(), "created");
+    assert_eq!(app(&s.f.store, ORG, PROJECT, "app-2").await.client_id, "client-2");
+    s.proxy.set(Fault::None);
+    assert!(!through_proxy.put_app(&new).await.unwrap(), "then it exists");
+    // Every send hangs: unknown, and said so.
+    s.proxy.set(Fault::HangTransactions);
+    let error = through_proxy.put_app(&NewApp::oidc(key(ORG, PROJECT, "app-3"), "client-3")).await.unwrap_err();
+    assert!(matches!(error, oidc_client_secret::error::Error::OutcomeUnknown(_)), "{error:?}");
 }

@@ -1,9 +1,15 @@
 //! Creates the table, apps and memberships in any table, local or on AWS: this function
 //! only changes secrets, so something else must create what it changes.
-//! Region, credentials and endpoint come from the usual AWS environment.
+//! Region, credentials and endpoint come from the usual AWS environment; before it writes,
+//! it says which table, region and endpoint, and it writes to a loopback endpoint (DynamoDB
+//! Local, `AWS_ENDPOINT_URL_DYNAMODB` left over from `make run`) only with `--local`.
+//!
+//! Exit codes: 0 done; 1 refused or failed, nothing written; 2 bad arguments; 3 the
+//! outcome is unknown (it may have been written): every command is safe to run again.
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use oidc_client_secret::app::AppKey;
+use oidc_client_secret::error::Error;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
 use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
@@ -15,6 +21,9 @@ struct Args {
     /// The DynamoDB table.
     #[arg(long, env = "TABLE_NAME")]
     table: String,
+    /// Allow a loopback endpoint (DynamoDB Local) in AWS_ENDPOINT_URL_DYNAMODB.
+    #[arg(long)]
+    local: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,7 +94,7 @@ enum Command {
     Demo,
 }
 
-fn parsed<T>(result: Result<T, oidc_client_secret::error::Error>) -> T {
+fn parsed<T>(result: Result<T, Error>) -> T {
     result.unwrap_or_else(|error| {
         eprintln!("{error}");
         std::process::exit(2)
@@ -100,11 +109,51 @@ fn app_key(org: &str, project: &str, app: &str) -> AppKey {
     }
 }
 
+/// Whether an endpoint is this machine: DynamoDB Local, not AWS.
+fn is_loopback(endpoint: &str) -> bool {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint);
+    let host = host.split('/').next().unwrap_or_default();
+    let host = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
     let args = Args::parse();
-    let store = DynamoStore::new(client_from_env().await, args.table);
-    match args.command {
+    let client = client_from_env().await;
+    let region = client.config().region().map_or("(no region)".to_owned(), ToString::to_string);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
+    if let Some(endpoint) = endpoint.as_deref().filter(|e| is_loopback(e))
+        && !args.local
+    {
+        eprintln!(
+            "admin: the endpoint {endpoint} (AWS_ENDPOINT_URL_DYNAMODB) is this machine, not DynamoDB in {region}: \
+             pass --local to write to DynamoDB Local, or unset it to write to AWS"
+        );
+        std::process::exit(2);
+    }
+    eprintln!(
+        "admin: table {}, region {region}, endpoint {}",
+        args.table,
+        endpoint.as_deref().unwrap_or("DynamoDB's own for the region")
+    );
+    let store = DynamoStore::new(client, args.table);
+    if let Err(error) = run(&store, args.command).await {
+        eprintln!("admin: {error}{}", error.log_detail().map(|d| format!(": {d}")).unwrap_or_default());
+        if matches!(error, Error::OutcomeUnknown(_)) {
+            eprintln!("admin: it may have been written; every admin command is safe to run again");
+            std::process::exit(3);
+        }
+        std::process::exit(1);
+    }
+}
+
+async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
+    match command {
         Command::CreateTable => {
             let created = store.create_table().await?;
             println!("table {}: {}", store.table(), if created { "created" } else { "exists" });
@@ -116,8 +165,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Rotation { app, secret_arn } => {
             if !store.set_rotation_secret(&app.key(), &secret_arn).await? {
-                eprintln!("app {app} does not exist");
-                std::process::exit(1);
+                return Err(Error::AppNotFound);
             }
             println!("app {app}: rotated by {secret_arn}");
         }
