@@ -11,6 +11,10 @@ pub struct Config {
     pub table_name: String,
     pub secret: SecretSettings,
     pub claims: ClaimNames,
+    /// How long event items are kept (DynamoDB's TTL deletes them after); `None` keeps them.
+    pub event_retention: Option<Duration>,
+    /// OAuth scopes the caller's token must all carry (`REQUIRED_SCOPES`); empty: none.
+    pub required_scopes: Vec<String>,
 }
 
 /// How secrets are made and how long an old one keeps working.
@@ -42,6 +46,35 @@ impl Default for ClaimNames {
 
 /// The longest grace period accepted: 30 days.
 pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 3600;
+
+/// The longest event retention accepted, in days: 100 years (0 keeps events forever).
+pub const MAX_EVENT_RETENTION_DAYS: u64 = 36_500;
+
+/// bcrypt at cost 4 on one whole vCPU, in ms: the top of what `make bench` measured (0.9 to
+/// 1.2 ms), so that the estimates below err on the slow side.
+pub const COST_4_MS: f64 = 1.2;
+/// The memory size at which Lambda gives a function one whole vCPU; below it, the share
+/// is memory / 1769 (bcrypt uses one core, so more memory than this does not help).
+pub const FULL_VCPU_MB: u32 = 1769;
+/// What one hash may take on the request path: the read before it and the write after it
+/// must still fit in the request's deadline (see `crate::deadline`: 9.5 s, of which the
+/// write and its resolution keep 4 s).
+pub const HASH_BUDGET_MS: f64 = 2000.0;
+
+/// The estimated time of one bcrypt hash (or verification) at `cost` on a function of
+/// `memory_mb`.
+pub fn hash_ms(cost: u32, memory_mb: u32) -> f64 {
+    let share = (f64::from(memory_mb.max(1)) / f64::from(FULL_VCPU_MB)).min(1.0);
+    COST_4_MS * 2f64.powi(cost.saturating_sub(secret::MIN_COST) as i32) / share
+}
+
+/// The highest bcrypt cost a function of `memory_mb` can hash within [`HASH_BUDGET_MS`].
+pub fn max_hash_cost(memory_mb: u32) -> u32 {
+    (secret::MIN_COST..=secret::MAX_COST)
+        .rev()
+        .find(|&cost| hash_ms(cost, memory_mb) <= HASH_BUDGET_MS)
+        .unwrap_or(secret::MIN_COST)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -76,12 +109,30 @@ impl Config {
             hash_cost: number(&lookup, "SECRET_HASH_COST", defaults.hash_cost, secret::MIN_COST, secret::MAX_COST)?,
             grace: Duration::from_secs(number(&lookup, "SECRET_GRACE_SECONDS", 0, 0, MAX_GRACE_SECONDS)?),
         };
+        // On Lambda, the memory size sets the CPU share: a cost the function can't hash in
+        // time would time out every request, so it is refused here, with the figures.
+        if let Some(memory) = lookup("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|m| m.trim().parse::<u32>().ok()) {
+            let max = max_hash_cost(memory);
+            if secret.hash_cost > max {
+                return Err(ConfigError(format!(
+                    "SECRET_HASH_COST {} takes about {:.1} s per hash at {memory} MB, past the {:.0} s a request may spend on it: at most {max} at this memory size",
+                    secret.hash_cost,
+                    hash_ms(secret.hash_cost, memory) / 1000.0,
+                    HASH_BUDGET_MS / 1000.0
+                )));
+            }
+        }
+        let retention_days = number(&lookup, "EVENT_RETENTION_DAYS", 0, 0, MAX_EVENT_RETENTION_DAYS)?;
+        let event_retention = (retention_days > 0).then(|| Duration::from_secs(retention_days * 24 * 3600));
         let default_claims = ClaimNames::default();
         let claims = ClaimNames {
             user: claim(&lookup, "USER_CLAIM", default_claims.user)?,
             org: claim(&lookup, "ORG_CLAIM", default_claims.org)?,
         };
-        Ok(Self { table_name, secret, claims })
+        let required_scopes = lookup("REQUIRED_SCOPES")
+            .map(|list| list.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Self { table_name, secret, claims, event_retention, required_scopes })
     }
 }
 
@@ -147,6 +198,38 @@ mod tests {
             let err = config(&[("TABLE_NAME", "oidc"), (name, bad)]).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn a_hash_cost_the_memory_size_cannot_serve_stops_the_function() {
+        // 128 MB is 1/13.8 of a vCPU: cost 10 hashes in about 1.1 s, 11 in 2.1 s.
+        assert_eq!([128, 256, 512, 1024, 1769, 10240].map(max_hash_cost), [10, 11, 12, 13, 14, 14]);
+        let at = |memory: &str, cost: &str| {
+            config(&[("TABLE_NAME", "oidc"), ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory), ("SECRET_HASH_COST", cost)])
+        };
+        assert_eq!(at("128", "10").unwrap().secret.hash_cost, 10);
+        let err = at("128", "12").unwrap_err().to_string();
+        assert!(err.contains("SECRET_HASH_COST 12") && err.contains("128 MB") && err.contains("at most 10"), "{err}");
+        assert!(at("1024", "14").is_err());
+        assert!(at("2048", "14").is_ok());
+        // Outside Lambda (no memory size), only the range applies.
+        assert_eq!(config(&[("TABLE_NAME", "oidc"), ("SECRET_HASH_COST", "16")]).unwrap().secret.hash_cost, 16);
+    }
+
+    #[test]
+    fn event_retention_is_off_by_default_and_in_days() {
+        assert_eq!(config(&[("TABLE_NAME", "oidc")]).unwrap().event_retention, None);
+        let c = config(&[("TABLE_NAME", "oidc"), ("EVENT_RETENTION_DAYS", "365")]).unwrap();
+        assert_eq!(c.event_retention, Some(Duration::from_secs(365 * 86_400)));
+        assert!(config(&[("TABLE_NAME", "oidc"), ("EVENT_RETENTION_DAYS", "-1")]).is_err());
+    }
+
+    #[test]
+    fn required_scopes_are_a_list_and_none_by_default() {
+        assert!(config(&[("TABLE_NAME", "oidc")]).unwrap().required_scopes.is_empty());
+        assert!(config(&[("TABLE_NAME", "oidc"), ("REQUIRED_SCOPES", "")]).unwrap().required_scopes.is_empty());
+        let c = config(&[("TABLE_NAME", "oidc"), ("REQUIRED_SCOPES", "secrets:write, admin")]).unwrap();
+        assert_eq!(c.required_scopes, ["secrets:write", "admin"]);
     }
 
     #[test]

@@ -64,26 +64,39 @@ pub fn init() {
 /// Whether [`init`] chose JSON lines.
 static JSON_LINES: AtomicBool = AtomicBool::new(false);
 
-/// One line per request or rotation step, at INFO: with JSON lines, an Embedded Metric
-/// Format document (see [`crate::metrics`]) written as it is, since CloudWatch reads the
-/// metrics from its top level; otherwise, the same fields through `tracing`.
+/// One line per request or rotation step: with JSON lines, an Embedded Metric Format
+/// document (see [`crate::metrics`]) written as it is, since CloudWatch reads the metrics
+/// from its top level; otherwise, the same fields through `tracing`, at INFO.
+///
+/// The EMF line is the function's metrics, so it is written whatever the log level: a
+/// level above INFO silences the log, never the dashboard and the alarms. (Lambda's own
+/// application log level filter would still drop it, as an INFO line: the template allows
+/// no level above INFO for that reason.)
 pub fn request_line(
     message: &'static str,
     fields: serde_json::Map<String, serde_json::Value>,
     document: impl FnOnce(serde_json::Map<String, serde_json::Value>) -> serde_json::Value,
 ) {
-    if !tracing::enabled!(tracing::Level::INFO) {
-        return;
-    }
-    if JSON_LINES.load(Ordering::Relaxed) {
+    let json = JSON_LINES.load(Ordering::Relaxed);
+    let _ = write_request_line(&mut std::io::stdout().lock(), json, message, fields, document);
+}
+
+fn write_request_line(
+    out: &mut impl Write,
+    json: bool,
+    message: &'static str,
+    fields: serde_json::Map<String, serde_json::Value>,
+    document: impl FnOnce(serde_json::Map<String, serde_json::Value>) -> serde_json::Value,
+) -> std::io::Result<()> {
+    if json {
         let mut line = serde_json::Map::new();
         line.insert("level".into(), "INFO".into());
         line.insert("message".into(), message.into());
         line.extend(fields);
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", document(line));
+        writeln!(out, "{}", document(line))
     } else {
         tracing::info!(fields = %serde_json::Value::Object(fields), "{message}");
+        Ok(())
     }
 }
 
@@ -109,6 +122,25 @@ mod tests {
         assert!(!allows(warn, "aws_config", &Level::INFO));
         assert_eq!(level(None), LevelFilter::INFO);
         assert_eq!(level(Some("loud")), LevelFilter::INFO);
+    }
+
+    #[test]
+    fn the_metrics_line_is_written_whatever_the_log_level() {
+        for setting in ["warn", "error", "off"] {
+            let subscriber = tracing_subscriber::registry().with(filter(Some(setting)));
+            let mut out = Vec::new();
+            tracing::subscriber::with_default(subscriber, || {
+                assert!(!tracing::enabled!(Level::INFO), "{setting}: INFO is off");
+                let fields = serde_json::Map::from_iter([("Outcome".to_owned(), "unavailable".into())]);
+                let document =
+                    |line| crate::metrics::document(1, vec![vec!["Outcome"]], &[("Requests", "Count", 1.0)], line);
+                write_request_line(&mut out, true, "regenerate client secret", fields, document).unwrap();
+            });
+            let line: serde_json::Value = serde_json::from_slice(&out).expect("one JSON line");
+            assert_eq!(line["Outcome"], "unavailable", "{setting}");
+            assert_eq!(line["Requests"], 1.0, "{setting}");
+            assert_eq!(line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "Requests", "{setting}");
+        }
     }
 
     #[test]

@@ -518,3 +518,58 @@ async fn a_route_that_only_supplies_the_path_parameters_is_not_this_operation() 
     let answer = send(&f.service, rest_v1(&mapped, json!({"claims": claims(USER, ORG)}))).await;
     assert_eq!(answer.status, 200, "{}", answer.json);
 }
+
+#[tokio::test]
+async fn with_an_event_retention_events_carry_the_ttl_and_apps_never_do() {
+    let f = fixture().await;
+    let store = f.store.clone().with_event_retention(Some(std::time::Duration::from_secs(30 * 86_400)));
+    let service = Service::new(store, &support::config(f.store.table(), SecretSettings::default()));
+    let answer = send(&service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let event = &events(&f.store, ORG, PROJECT, APP).await[0];
+    let created =
+        time::OffsetDateTime::parse(text(event, "createdAt"), &time::format_description::well_known::Rfc3339).unwrap();
+    let Some(aws_sdk_dynamodb::types::AttributeValue::N(expires)) = event.get("expiresAt") else { panic!("{event:?}") };
+    assert_eq!(expires.parse::<i64>().unwrap(), created.unix_timestamp() + 30 * 86_400);
+    let items = scan(&f.store).await;
+    let apps: Vec<&Item> = items.iter().filter(|i| text(i, "sk").starts_with("APP#")).collect();
+    assert!(apps.iter().all(|a| !a.contains_key("expiresAt")), "an app never expires");
+    // Without a retention (the default), events are kept.
+    let answer = send(&f.service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, ORG)))).await;
+    assert_eq!(answer.status, 200);
+    assert!(!events(&f.store, ORG, PROJECT, APP).await[1].contains_key("expiresAt"));
+}
+
+#[tokio::test]
+async fn with_required_scopes_a_token_without_them_is_refused_before_any_read() {
+    let f = fixture().await;
+    let mut config = support::config(f.store.table(), SecretSettings::default());
+    config.required_scopes = vec!["secrets:write".into()];
+    let guarded = Service::new(f.store.clone(), &config);
+    // Against a store nobody can reach: a refusal here was made before any storage call.
+    let unreachable = Service::new(unreachable_store().await, &config);
+    let call = Call::post(PROJECT, APP);
+    let with_scopes = |scopes: serde_json::Value| {
+        request(http_v2_event_with(&call, Some(json!({"jwt": {"claims": claims(USER, ORG), "scopes": scopes}}))))
+    };
+    for scopes in [json!(null), json!([]), json!(["openid", "profile"])] {
+        let answer = send(&unreachable, with_scopes(scopes.clone())).await;
+        answer.assert_error(403, 7, "AUTH-5mWD2", "No matching permissions found");
+    }
+    let answer = send(&guarded, with_scopes(json!(["openid", "secrets:write"]))).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    // REST API claims carry the scope claim itself, space-separated.
+    let mut rest_claims = claims(USER, ORG);
+    rest_claims["scope"] = json!("openid secrets:write");
+    let answer = send(&guarded, rest_v1(&call, json!({"claims": rest_claims}))).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    rest_claims["scope"] = json!("openid secrets:writer");
+    send(&unreachable, rest_v1(&call, json!({"claims": rest_claims}))).await.assert_error(
+        403,
+        7,
+        "AUTH-5mWD2",
+        "No matching permissions found",
+    );
+    // Without required scopes (the default), a token without any scope is served.
+    assert_eq!(send(&f.service, with_scopes(json!(null))).await.status, 200);
+}

@@ -167,3 +167,178 @@ fn the_function_timeout_is_the_one_the_deadlines_are_taken_from() {
     assert_eq!(timeout, Some(oidc_client_secret::deadline::FUNCTION_TIMEOUT.as_secs()));
     assert_eq!(template["Resources"]["RegenerateSecretFunction"]["Properties"]["Timeout"], Value::Null);
 }
+
+/// The template as CloudFormation gets it: through `aws-sam-translator` (the SAM CLI's own,
+/// in `.tools/venv`), by `scripts/translate-template.py`, with the default parameters.
+fn translated() -> &'static serde_json::Value {
+    static TRANSLATED: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    TRANSLATED.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let python = format!("{root}/.tools/venv/bin/python");
+        assert!(std::path::Path::new(&python).exists(), "{python} is missing: run `make test` (it installs the tools)");
+        let output = std::process::Command::new(python)
+            .arg("scripts/translate-template.py")
+            .current_dir(root)
+            .output()
+            .expect("run the translator");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).expect("the translation is JSON")
+    })
+}
+
+/// The deployed Lambda functions of the translation.
+fn translated_functions() -> Vec<(&'static str, &'static serde_json::Value)> {
+    let resources = translated()["Resources"].as_object().unwrap();
+    let functions: Vec<_> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Function")
+        .map(|(name, r)| (name.as_str(), &r["Properties"]))
+        .collect();
+    assert_eq!(functions.len(), FUNCTIONS.len());
+    functions
+}
+
+#[test]
+fn metrics_do_not_die_with_the_log_level() {
+    let template = template();
+    let allowed: Vec<&str> = template["Parameters"]["LogLevel"]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(allowed, ["TRACE", "DEBUG", "INFO"], "no level above INFO, which carries the EMF lines");
+    for (name, function) in translated_functions() {
+        assert_eq!(function["LoggingConfig"]["ApplicationLogLevel"], serde_json::json!({"Ref": "LogLevel"}), "{name}");
+        assert_eq!(function["LoggingConfig"]["LogFormat"], "JSON", "{name}: EMF needs JSON lines");
+    }
+    // A function that runs but sends no metrics is itself an alarm.
+    let alarm = &translated()["Resources"]["MetricsMissingAlarm"]["Properties"];
+    let expression = alarm["Metrics"][0]["Expression"].as_str().unwrap();
+    assert!(
+        expression.contains("FILL(lines, 0) == 0") && expression.contains("FILL(invocations, 0) > 0"),
+        "{expression}"
+    );
+}
+
+#[test]
+fn system_logs_keep_lambdas_start_and_report_lines() {
+    for (name, function) in translated_functions() {
+        assert_eq!(function["LoggingConfig"]["SystemLogLevel"], "INFO", "{name}");
+    }
+}
+
+#[test]
+fn the_rotation_failed_rule_matches_only_this_stacks_secrets() {
+    let rule = &translated()["Resources"]["RotationFailedRule"]["Properties"]["EventPattern"];
+    assert_eq!(rule["detail"]["eventName"], serde_json::json!(["RotationFailed"]));
+    let prefix = &rule["detail"]["additionalEventData"]["SecretId"][0]["prefix"]["Fn::Sub"];
+    assert_eq!(
+        prefix.as_str(),
+        Some("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${RotationSecretPrefix}")
+    );
+}
+
+#[test]
+fn the_5xx_rate_alarm_waits_for_a_minimum_of_requests() {
+    let template = template();
+    let floor = &template["Parameters"]["Api5xxMinRequests"];
+    assert!(floor["Default"].as_u64().unwrap() >= 10, "one error of a few requests must not page");
+    let alarm = &translated()["Resources"]["Api5xxRateAlarm"]["Properties"];
+    let expression = alarm["Metrics"][0]["Expression"]["Fn::Sub"].as_str().unwrap();
+    assert_eq!(expression, "IF(requests >= ${Api5xxMinRequests}, 100 * errors / requests, 0)");
+}
+
+#[test]
+fn the_hash_cost_is_limited_to_what_the_memory_size_can_hash_in_time() {
+    use oidc_client_secret::config::max_hash_cost;
+    let template = template();
+    let memory: Vec<u32> = template["Parameters"]["MemorySize"]["AllowedValues"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_u64().unwrap() as u32)
+        .collect();
+    let largest = *memory.iter().max().unwrap();
+    assert_eq!(template["Parameters"]["SecretHashCost"]["MaxValue"].as_u64(), Some(u64::from(max_hash_cost(largest))));
+    let assertions = translated()["Rules"]["HashCostFitsMemory"]["Assertions"].as_array().unwrap();
+    for size in memory.iter().filter(|&&m| max_hash_cost(m) < max_hash_cost(largest)) {
+        let expected: Vec<String> = (4..=max_hash_cost(*size)).map(|c| c.to_string()).collect();
+        let rule = assertions
+            .iter()
+            .find(|a| a["Assert"]["Fn::Or"][0]["Fn::Not"][0]["Fn::Equals"][1] == serde_json::json!(size.to_string()))
+            .unwrap_or_else(|| panic!("no rule for {size} MB"));
+        assert_eq!(rule["Assert"]["Fn::Or"][1]["Fn::Contains"][0], serde_json::json!(expected), "{size} MB");
+        assert_eq!(rule["Assert"]["Fn::Or"][1]["Fn::Contains"][1], serde_json::json!({"Ref": "SecretHashCost"}));
+    }
+}
+
+#[test]
+fn the_example_secret_survives_stack_updates_and_deletes() {
+    let secret = &translated()["Resources"]["ExampleSecret"];
+    assert_eq!(
+        (secret["DeletionPolicy"].as_str(), secret["UpdateReplacePolicy"].as_str()),
+        (Some("Retain"), Some("Retain"))
+    );
+    let value = secret["Properties"]["SecretString"]["Fn::Sub"].as_str().unwrap();
+    assert!(
+        !value.contains("clientSecret") && !value.contains("clientId"),
+        "an update must never rewrite the credentials: {value}"
+    );
+    assert!(secret["Properties"]["GenerateSecretString"].is_null());
+}
+
+#[test]
+fn a_given_alarm_topic_is_told_what_it_must_allow() {
+    let template = template();
+    let description = template["Parameters"]["AlarmTopicArn"]["Description"].as_str().unwrap();
+    assert!(
+        description.contains("sns:Publish")
+            && description.contains("cloudwatch.amazonaws.com")
+            && description.contains("events.amazonaws.com"),
+        "{description}"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains("\"Service\": [\"cloudwatch.amazonaws.com\", \"events.amazonaws.com\"]"),
+        "the README has the topic policy"
+    );
+}
+
+#[test]
+fn required_scopes_reach_the_function_and_default_to_none() {
+    let template = template();
+    assert_eq!(template["Parameters"]["RequiredScopes"]["Default"].as_str(), Some(""));
+    let (_, regenerate) = translated_functions().into_iter().find(|(n, _)| *n == "RegenerateSecretFunction").unwrap();
+    assert_eq!(
+        regenerate["Environment"]["Variables"]["REQUIRED_SCOPES"],
+        serde_json::json!({"Fn::Join": [",", {"Ref": "RequiredScopes"}]})
+    );
+}
+
+#[test]
+fn events_expire_only_when_a_retention_is_chosen() {
+    let template = template();
+    assert_eq!(template["Parameters"]["EventRetentionDays"]["Default"].as_u64(), Some(0), "kept forever by default");
+    let ttl = &translated()["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"], oidc_client_secret::store::dynamodb::EVENT_TTL_ATTRIBUTE);
+    assert_eq!(ttl["Enabled"], true);
+    for (name, function) in translated_functions() {
+        assert_eq!(
+            function["Environment"]["Variables"]["EVENT_RETENTION_DAYS"],
+            serde_json::json!({"Ref": "EventRetentionDays"}),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_example_rotation_starts_only_when_asked_and_then_as_a_whole_rotation() {
+    let template = template();
+    assert_eq!(template["Parameters"]["ExampleRotationEnabled"]["Default"].as_str(), Some("false"));
+    let schedule = &translated()["Resources"]["ExampleRotationSchedule"];
+    assert_eq!(schedule["Condition"], "WithExampleRotation", "not at the deploy that creates the secret");
+    assert_eq!(schedule["Properties"]["RotateImmediatelyOnUpdate"], true, "a real rotation, not a lone testSecret");
+    let condition = &translated()["Conditions"]["WithExampleRotation"]["Fn::And"];
+    assert_eq!(condition[0], serde_json::json!({"Condition": "WithExampleSecret"}));
+}

@@ -72,6 +72,34 @@ fn raw_claims(context: &RequestContext, names: &ClaimNames) -> (Option<String>, 
     }
 }
 
+/// The OAuth scopes of the caller's token: API Gateway's list for a JWT authorizer, else
+/// the `scope` claim (space-separated, RFC 8693) of the claims or the Lambda authorizer's
+/// context.
+pub fn scopes(context: Option<&RequestContext>) -> Vec<String> {
+    let split = |text: &str| text.split_ascii_whitespace().map(str::to_owned).collect();
+    match context {
+        Some(RequestContext::ApiGatewayV2(ctx)) => match &ctx.authorizer {
+            Some(auth) => match &auth.jwt {
+                Some(jwt) => match &jwt.scopes {
+                    Some(scopes) => scopes.clone(),
+                    None => jwt.claims.get("scope").map(|s| split(s)).unwrap_or_default(),
+                },
+                None => from_fields(&auth.fields, "scope").map(|s| split(&s)).unwrap_or_default(),
+            },
+            None => Vec::new(),
+        },
+        Some(RequestContext::ApiGatewayV1(ctx)) => {
+            let fields = &ctx.authorizer.fields;
+            let scope = match fields.get("claims") {
+                Some(Value::Object(claims)) => claims.get("scope").and_then(text),
+                _ => from_fields(fields, "scope"),
+            };
+            scope.map(|s| split(&s)).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// The caller of a request: 401 without both claims, 400 when a claim is malformed.
 pub fn caller(context: Option<&RequestContext>, names: &ClaimNames) -> Result<Caller, Error> {
     let Some(context) = context else { return Err(Error::Unauthenticated) };

@@ -145,6 +145,8 @@ impl Transport {
 pub struct Service<S> {
     regenerator: Regenerator<S>,
     claims: ClaimNames,
+    /// Scopes the caller's token must all carry.
+    required_scopes: Vec<String>,
     /// The metrics' `Function` dimension.
     function: String,
 }
@@ -161,6 +163,7 @@ impl<S: Store> Service<S> {
         Self {
             regenerator: Regenerator::new(store, config.secret),
             claims: config.claims.clone(),
+            required_scopes: config.required_scopes.clone(),
             function: metrics::function_name(),
         }
     }
@@ -242,6 +245,14 @@ impl<S: Store> Service<S> {
     fn parse(&self, transport: Transport, request: &Request, path: &str) -> Result<(AppKey, UserId), Error> {
         let route_ids = transport.route(request, path)?;
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
+        // A token without the scopes the deployment requires may not drive a read.
+        if !self.required_scopes.is_empty() {
+            let scopes = identity::scopes(request.request_context_ref());
+            if let Some(missing) = self.required_scopes.iter().find(|s| !scopes.contains(s)) {
+                tracing::warn!(scope = %missing, "the token lacks a required scope");
+                return Err(Error::PermissionDenied);
+            }
+        }
         let (project, app) = match route_ids {
             Some(ids) => ids,
             None => transport.message_ids(request)?,

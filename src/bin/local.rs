@@ -44,7 +44,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     jwt.claims = HashMap::from([(config.claims.user.clone(), args.user), (config.claims.org.clone(), args.org)]);
     let mut authorizer = ApiGatewayRequestAuthorizer::default();
     authorizer.jwt = Some(jwt);
-    let service = Arc::new(Service::new(DynamoStore::new(client_from_env().await, &config.table_name), &config));
+    let store =
+        DynamoStore::new(client_from_env().await, &config.table_name).with_event_retention(config.event_retention);
+    let service = Arc::new(Service::new(store, &config));
 
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);

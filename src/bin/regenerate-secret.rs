@@ -9,7 +9,8 @@ use oidc_client_secret::warm;
 async fn main() -> Result<(), lambda_http::Error> {
     oidc_client_secret::logging::init();
     let config = Config::from_env_or_exit();
-    let store = DynamoStore::new(client_from_env().await, &config.table_name);
+    let store =
+        DynamoStore::new(client_from_env().await, &config.table_name).with_event_retention(config.event_retention);
     warm::step("DynamoDB connection", store.warm_up()).await;
     warm::code_paths(&config.secret);
     run(Service::new(store, &config)).await

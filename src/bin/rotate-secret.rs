@@ -11,7 +11,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     oidc_client_secret::logging::init();
     let config = Config::from_env_or_exit();
     let sdk = oidc_client_secret::aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name)
+        .with_event_retention(config.event_retention);
     warm::step("DynamoDB connection", store.warm_up()).await;
     warm::code_paths(&config.secret);
     let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));

@@ -279,11 +279,21 @@ pub(super) fn build_error(e: impl std::fmt::Display) -> Error {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Events get an `expiresAt` this long after their change, for the table's TTL.
+    event_retention: Option<Duration>,
 }
+
+/// The event attribute the table's TTL reads (`template.yaml`, `TimeToLiveSpecification`).
+pub const EVENT_TTL_ATTRIBUTE: &str = "expiresAt";
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), event_retention: None }
+    }
+
+    /// Events expire `retention` after their change (`EVENT_RETENTION_DAYS`); `None` keeps them.
+    pub fn with_event_retention(self, retention: Option<Duration>) -> Self {
+        Self { event_retention: retention, ..self }
     }
 
     pub fn client(&self) -> &Client {
@@ -551,7 +561,7 @@ impl DynamoStore {
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
         items.push(TransactWriteItem::builder().update(app_update(&self.table, c, token)?).build());
-        items.push(TransactWriteItem::builder().put(event_put(&self.table, c)?).build());
+        items.push(TransactWriteItem::builder().put(event_put(&self.table, c, self.event_retention)?).build());
         Ok(items)
     }
 }
@@ -648,8 +658,8 @@ fn sequence_matches(seen: u64) -> &'static str {
 }
 
 /// The event item: who changed what, when, from where. Never a secret or a hash.
-fn event_put(table: &str, c: &Commit<'_>) -> Result<Put, Error> {
-    let item = HashMap::from([
+fn event_put(table: &str, c: &Commit<'_>, retention: Option<Duration>) -> Result<Put, Error> {
+    let mut item = HashMap::from([
         ("pk".to_owned(), s(org_pk(&c.key.org))),
         ("sk".to_owned(), s(event_sk(c.key, c.next_sequence))),
         ("type".to_owned(), s(EVENT_TYPE)),
@@ -659,6 +669,11 @@ fn event_put(table: &str, c: &Commit<'_>) -> Result<Put, Error> {
         ("source".to_owned(), s(c.source)),
         ("requestId".to_owned(), s(c.request_id)),
     ]);
+    if let Some(retention) = retention {
+        // DynamoDB's TTL takes Unix epoch seconds.
+        let expires = (c.change_date + retention).unix_timestamp().max(0) as u64;
+        item.insert(EVENT_TTL_ATTRIBUTE.to_owned(), n(expires));
+    }
     Put::builder()
         .table_name(table)
         .set_item(Some(item))

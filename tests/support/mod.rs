@@ -48,7 +48,13 @@ pub fn unique_table() -> String {
 }
 
 pub fn config(table: &str, secret: SecretSettings) -> Config {
-    Config { table_name: table.to_owned(), secret, claims: ClaimNames::default() }
+    Config {
+        table_name: table.to_owned(),
+        secret,
+        claims: ClaimNames::default(),
+        event_retention: None,
+        required_scopes: Vec::new(),
+    }
 }
 
 pub struct Fixture {
