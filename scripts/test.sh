@@ -53,7 +53,9 @@ rm -f "$sam_log"
 phase "tests: DynamoDB Local + moto, cargo test"
 test_log=$(mktemp)
 status=0
-scripts/local-services.sh exec -- cargo test --lib --tests 2>&1 | tee "$test_log" || status=$?
+# The fault and deadline tests mostly wait (on timeouts, on the deadline): more threads
+# than cores lets them wait side by side.
+scripts/local-services.sh exec -- cargo test --lib --tests -- --test-threads=8 2>&1 | tee "$test_log" || status=$?
 finish_phase
 
 printf '\n==> make test took %d s\n' "$SECONDS"

@@ -58,6 +58,11 @@ id_type!(
     /// The caller's user id (`sub`): 1 to 255 printable ASCII characters, no `#`, no space.
     UserId
 );
+id_type!(
+    /// An OAuth client id (ZITADEL's look like `312909075212468632@billing`): 1 to 255
+    /// printable ASCII characters, no `#`, no space. It names one app, through its lookup.
+    ClientId
+);
 
 impl OrgId {
     /// `field` says where the value came from, for the error message.
@@ -88,14 +93,27 @@ impl AppId {
     }
 }
 
+/// 1 to 255 printable ASCII characters without `#` or space.
+fn check_printable(value: &str, field: &str) -> Result<(), Error> {
+    let printable = value.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
+    if value.is_empty() || value.len() > MAX_USER_ID_LEN || !printable {
+        return Err(Error::invalid(format!(
+            "invalid {field}: must be 1 to {MAX_USER_ID_LEN} printable ASCII characters without '#' or space"
+        )));
+    }
+    Ok(())
+}
+
 impl UserId {
     pub fn parse(value: &str, field: &str) -> Result<Self, Error> {
-        let printable = value.bytes().all(|b| b.is_ascii_graphic() && b != b'#');
-        if value.is_empty() || value.len() > MAX_USER_ID_LEN || !printable {
-            return Err(Error::invalid(format!(
-                "invalid {field}: must be 1 to {MAX_USER_ID_LEN} printable ASCII characters without '#' or space"
-            )));
-        }
+        check_printable(value, field)?;
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl ClientId {
+    pub fn parse(value: &str, field: &str) -> Result<Self, Error> {
+        check_printable(value, field)?;
         Ok(Self(value.to_owned()))
     }
 }

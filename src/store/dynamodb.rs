@@ -184,10 +184,7 @@ where
     let mut unknown: Option<String> = None;
     let mut last = format!("{operation}: no time left to send it");
     for round in 0..MAX_ROUNDS {
-        let Some(budget) = deadline.budget(limit, reserve) else { break };
-        if round > 0 {
-            pause(round).await;
-        }
+        let Some(budget) = pause_then_budget(deadline, round, limit, reserve).await else { break };
         let after_unknown = unknown.is_some();
         let err = match send(one_attempt(budget)).await {
             Ok(output) => return Ok(Answer { result: Ok(output), after_unknown }),
@@ -216,10 +213,14 @@ where
     })
 }
 
-/// A pause with jitter before another attempt.
-async fn pause(round: u32) {
-    let millis = rand::rng().random_range(20..=60) * u64::from(round.min(5));
-    tokio::time::sleep(Duration::from_millis(millis)).await;
+/// A pause with jitter before another attempt, then the attempt's budget: at most `limit`,
+/// keeping `reserve`, and at least a quarter of `limit` (less would only end unknown too).
+/// `None`, without pausing, when that does not fit before the deadline.
+async fn pause_then_budget(deadline: Deadline, round: u32, limit: Duration, reserve: Duration) -> Option<Duration> {
+    let pause = Duration::from_millis(rand::rng().random_range(20..=60) * u64::from(round.min(5)));
+    deadline.budget(limit, reserve + pause).filter(|b| *b >= limit / 4)?;
+    tokio::time::sleep(pause).await;
+    deadline.budget(limit, reserve).filter(|b| *b >= limit / 4)
 }
 
 fn text_attr(item: &Key, name: &str) -> Option<String> {
@@ -434,6 +435,10 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> 
 /// sequence it read, and the sequence only grows).
 const FENCE_ATTRIBUTE: &str = "fencedTokens";
 
+/// The most tokens the fenced set holds (32 characters each: about 3 KB of the item) when
+/// no write succeeds to clear it, as in a long partial outage.
+const MAX_FENCED: u64 = 100;
+
 impl DynamoStore {
     /// Settles a transaction whose outcome is unknown: first a fence, a conditional write
     /// DynamoDB confirms, that makes the transaction's own condition false if it has not
@@ -459,7 +464,8 @@ impl DynamoStore {
                 ))));
             }
             // The app is past that sequence: this transaction applied, or another one did
-            // and this one never will. The event tells which.
+            // and this one never will; the event tells which. (Or the set is full: then
+            // the app did not move, no event comes, and the deadline answers 504.)
             Ok(Answer { result: Err(err), .. })
                 if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
             Ok(Answer { result: Err(err), .. }) => {
@@ -473,16 +479,24 @@ impl DynamoStore {
             }
         }
         let mut last = String::from("no time left to read the event");
-        while let Some(budget) = c.deadline.budget(RESOLVE_CALL_TIMEOUT, Duration::ZERO) {
+        let mut round = 0;
+        loop {
+            round += 1;
+            let Some(budget) = pause_then_budget(c.deadline, round, RESOLVE_CALL_TIMEOUT, Duration::ZERO).await else {
+                break;
+            };
             match self.event_request_id(c.key, c.next_sequence, budget).await {
                 Ok(Some(writer)) if writer == c.request_id => return Ok(()),
                 // Another request's write took the sequence: this one can never apply.
-                Ok(_) => return Err(CommitError::Conflict),
+                Ok(Some(_)) => return Err(CommitError::Conflict),
+                // No event there yet: DynamoDB is serializable, not linearizable, so a read
+                // sent after the fence may still be ordered before the write the fence saw.
+                // Nothing is concluded from an absence; only the deadline ends the wait.
+                Ok(None) => last = format!("no event at sequence {} yet", c.next_sequence),
                 Err(error) => last = error.log_detail().unwrap_or_default().to_owned(),
             }
-            pause(1).await;
         }
-        Err(unknown(format!("the app moved on, and reading its event failed: {last}")))
+        Err(unknown(format!("the fence found the app moved on; then: {last}")))
     }
 
     /// The fence: the transaction's token into the app's fenced set, only while the app is
@@ -493,7 +507,13 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(app_key(c.key)))
             .update_expression("ADD #fence :token")
-            .condition_expression(format!("attribute_exists(pk) AND {}", sequence_matches(c.seen_sequence)))
+            // The set stays small whatever happens: past MAX_FENCED tokens the fence fails,
+            // and the outcome is read back from the event or ends as a 504.
+            .condition_expression(format!(
+                "attribute_exists(pk) AND {} AND (attribute_not_exists(#fence) OR size(#fence) < :most)",
+                sequence_matches(c.seen_sequence)
+            ))
+            .expression_attribute_values(":most", n(MAX_FENCED))
             .expression_attribute_names("#fence", FENCE_ATTRIBUTE)
             .expression_attribute_names("#seq", "sequence")
             .expression_attribute_values(":token", AttributeValue::Ss(vec![token.to_owned()]))

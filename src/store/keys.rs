@@ -7,11 +7,15 @@
 //! | org membership     | `ORG#<org>`  | `MEMBER#<user>`                               |
 //! | project membership | `ORG#<org>`  | `PROJECT#<project>#MEMBER#<user>`             |
 //! | event              | `ORG#<org>`  | `EVENT#<project>#<app>#<sequence, 20 digits>` |
+//! | client lookup      | `CLIENT#<client id>` | `CLIENT`                              |
+//! | project lookup     | `PROJECT#<project>`  | `PROJECT`                             |
 //!
-//! Ids cannot contain `#` (see `ids`), so no id can forge another item's key.
+//! Ids cannot contain `#` (see `ids`), so no id can forge another item's key; a lookup's
+//! partition never starts with `ORG#`, so the functions' policies (writes under `ORG#`
+//! only) can't touch one.
 
 use crate::app::AppKey;
-use crate::ids::{AppId, OrgId, ProjectId, UserId};
+use crate::ids::{AppId, ClientId, OrgId, ProjectId, UserId};
 
 pub fn org_pk(org: &OrgId) -> String {
     format!("ORG#{org}")
@@ -33,6 +37,16 @@ pub const PROJECT_MEMBER_PREFIX: &str = "PROJECT#";
 
 pub fn project_member_sk(project: &ProjectId, user: &UserId) -> String {
     format!("{PROJECT_MEMBER_PREFIX}{project}#MEMBER#{user}")
+}
+
+/// The client lookup: the one app a client id names.
+pub fn client_lookup_key(client: &ClientId) -> (String, String) {
+    (format!("CLIENT#{client}"), "CLIENT".to_owned())
+}
+
+/// The project lookup: the one org that owns a project id.
+pub fn project_lookup_key(project: &ProjectId) -> (String, String) {
+    (format!("PROJECT#{project}"), "PROJECT".to_owned())
 }
 
 /// What the sort keys of one app's events start with.

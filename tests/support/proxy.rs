@@ -64,6 +64,9 @@ struct State {
     reads: usize,
     /// Late transactions DynamoDB has received, and what it answered (HTTP status).
     delivered_late: Vec<u16>,
+    /// GetItems still to be answered "no item", as a read that DynamoDB orders before a
+    /// write the caller has already seen elsewhere (serializable, not linearizable).
+    blank_gets: usize,
 }
 
 pub struct Proxy {
@@ -109,6 +112,11 @@ impl Proxy {
         state.transactions = 0;
         state.reads = 0;
         state.delivered_late.clear();
+    }
+
+    /// The next `n` GetItems find nothing, whatever the table holds.
+    pub fn blank_gets(&self, n: usize) {
+        self.state.lock().unwrap().blank_gets = n;
     }
 
     /// The HTTP status DynamoDB gave each transaction delivered late, so far.
@@ -168,6 +176,12 @@ async fn forward(
         };
         if read {
             state.reads += 1;
+        }
+        if operation == "GetItem" && state.blank_gets > 0 {
+            state.blank_gets -= 1;
+            let mut response = Response::new(Full::new(Bytes::from("{}")));
+            response.headers_mut().insert("content-type", "application/x-amz-json-1.0".parse().unwrap());
+            return Ok(response);
         }
         (fault, tx, state.reads)
     };
