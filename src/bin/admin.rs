@@ -55,7 +55,9 @@ impl std::fmt::Display for AppRef {
 enum Command {
     /// Create the table (pk/sk, on demand) unless it exists.
     CreateTable,
-    /// Create an app unless it exists (an existing app is left as it is).
+    /// Create an app unless it exists (an existing app is left as it is), with its client
+    /// and project lookups; refused when the client id names another app or another org
+    /// owns the project.
     App {
         #[command(flatten)]
         app: AppRef,
@@ -92,6 +94,8 @@ enum Command {
     },
     /// Create the table and the demo org, project, app and member that `make run` uses.
     Demo,
+    /// Write the client and project lookups missing for apps created before them.
+    Index,
 }
 
 fn parsed<T>(result: Result<T, Error>) -> T {
@@ -179,6 +183,22 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
                 project.map(|p| format!("/{p}")).unwrap_or_default(),
                 permissions.join(",")
             );
+        }
+        Command::Index => {
+            let report = store.index_lookups().await?;
+            println!(
+                "index of {}: {} apps, {} lookups written or already right, {} unreadable app items",
+                store.table(),
+                report.apps,
+                report.written,
+                report.unreadable
+            );
+            if !report.conflicts.is_empty() {
+                for conflict in &report.conflicts {
+                    eprintln!("admin: not indexed, taken by another app or org: {conflict}");
+                }
+                return Err(Error::invalid(format!("{} lookups conflict", report.conflicts.len())));
+            }
         }
         Command::Demo => {
             store.seed_demo().await?;

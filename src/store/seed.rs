@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -21,12 +22,45 @@ use time::OffsetDateTime;
 use super::dynamodb::{
     Answer, DynamoStore, Failure, app_key, build_error, key, n, request_token, s, sdk_error, until_definite,
 };
-use super::keys::{org_member_sk, org_pk, project_member_sk};
+use super::keys::{client_lookup_key, org_member_sk, org_pk, project_lookup_key, project_member_sk};
 use crate::app::{self, AppKey, format_timestamp};
 use crate::deadline::{ATTEMPT_TIMEOUT, Deadline};
 use crate::error::Error;
-use crate::ids::{AppId, OrgId, ProjectId, UserId};
+use crate::ids::{AppId, ClientId, OrgId, ProjectId, UserId};
 use crate::regenerate::APP_WRITE_PERMISSION;
+
+/// What `admin index` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IndexReport {
+    /// App items seen.
+    pub apps: usize,
+    /// Lookups written or found already right.
+    pub written: usize,
+    /// Lookups refused: the client id names another app, or another org owns the project.
+    pub conflicts: Vec<String>,
+    /// App items whose key or client id does not parse.
+    pub unreadable: usize,
+}
+
+/// An app item's key and client id, if they parse.
+fn app_of_item(item: &std::collections::HashMap<String, AttributeValue>) -> Option<(AppKey, ClientId)> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    };
+    let org = text("pk")?.strip_prefix("ORG#")?;
+    let (project, app) = text("sk")?.strip_prefix("APP#")?.split_once('#')?;
+    let key = AppKey {
+        org: OrgId::parse(org, "orgId").ok()?,
+        project: ProjectId::parse(project).ok()?,
+        app: AppId::parse(app).ok()?,
+    };
+    Some((key, ClientId::parse(text("clientId")?, "clientId").ok()?))
+}
+
+fn app_name(app: &AppKey) -> String {
+    format!("{}/{}/{}", app.org, app.project, app.app)
+}
 
 /// How long one write of `admin` may take to be definite, its resends included.
 pub const ADMIN_WRITE_BUDGET: Duration = Duration::from_secs(30);
@@ -88,27 +122,36 @@ impl DynamoStore {
         Ok(true)
     }
 
-    /// Creates an app unless one with that key exists; true when it was created.
+    /// Creates an app unless one with that key exists; true when it was created. The
+    /// client lookup and the project lookup (SPEC section 5) are written in the same
+    /// transaction, each conditioned so that a client id names one app and a project id
+    /// one org in the whole table: an app whose client id is taken, or whose project id
+    /// another org owns, is refused and nothing is written.
     pub async fn put_app(&self, new: &NewApp) -> Result<bool, Error> {
+        let client = ClientId::parse(&new.client_id, "--client-id")?;
         let now = format_timestamp(OffsetDateTime::now_utc());
         let mut item = app_key(&new.key);
         item.insert("appType".into(), s(&new.app_type));
         item.insert("state".into(), s(&new.state));
         item.insert("authMethod".into(), s(&new.auth_method));
-        item.insert("clientId".into(), s(&new.client_id));
+        item.insert("clientId".into(), s(client.as_str()));
         item.insert("sequence".into(), n(0));
         item.insert("creationDate".into(), s(&now));
         item.insert("changeDate".into(), s(now));
         if let Some(arn) = &new.rotation_secret_arn {
             item.insert("rotationSecretArn".into(), s(arn));
         }
-        let put = Put::builder()
+        let app = Put::builder()
             .table_name(self.table())
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
-        let items = vec![TransactWriteItem::builder().put(put).build()];
+        let items = vec![
+            TransactWriteItem::builder().put(app).build(),
+            TransactWriteItem::builder().put(self.client_lookup_put(&client, &new.key)?).build(),
+            TransactWriteItem::builder().put(self.project_lookup_put(&new.key)?).build(),
+        ];
         // A transaction under one token: a resend of one that applied answers success.
         let token = request_token();
         let answer =
@@ -123,21 +166,138 @@ impl DynamoStore {
             })
             .await
             .map_err(Failure::into_write_error)?;
-        match answer {
-            Answer { result: Ok(_), .. } => Ok(true),
+        let e = match answer {
+            Answer { result: Ok(_), .. } => return Ok(true),
             Answer { result: Err(e), after_unknown } => match e.as_service_error() {
-                // The app was there before any send of this one, which requires it absent.
-                Some(TransactWriteItemsError::TransactionCanceledException(cancel))
-                    if cancel.cancellation_reasons().iter().all(|r| r.code() == Some("ConditionalCheckFailed")) =>
-                {
-                    Ok(false)
+                // A failed condition is definite even after an unknown send: that send
+                // requires the same, and a same-token resend of one applied succeeds.
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    let failed = |i: usize| {
+                        cancel.cancellation_reasons().get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        return Ok(false);
+                    }
+                    if failed(1) {
+                        return Err(Error::invalid(format!("client id {client} already names another app")));
+                    }
+                    if failed(2) {
+                        return Err(Error::invalid(format!(
+                            "project {} belongs to another organization",
+                            new.key.project
+                        )));
+                    }
+                    if after_unknown {
+                        return Err(Error::OutcomeUnknown(format!(
+                            "TransactWriteItems: a resend was cancelled after an unknown outcome: {}",
+                            DisplayErrorContext(&e)
+                        )));
+                    }
+                    e
                 }
-                _ if after_unknown => Err(Error::OutcomeUnknown(format!(
-                    "TransactWriteItems: a resend was refused after an unknown outcome: {}",
-                    DisplayErrorContext(&e)
-                ))),
-                _ => Err(sdk_error("TransactWriteItems", e)),
+                _ => e,
             },
+        };
+        Err(sdk_error("TransactWriteItems", e))
+    }
+
+    /// The client lookup of an app: written unless the client id names another app.
+    fn client_lookup_put(&self, client: &ClientId, app: &AppKey) -> Result<Put, Error> {
+        let (pk, sk) = client_lookup_key(client);
+        let mut item = key(pk, sk);
+        item.insert("orgId".into(), s(app.org.as_str()));
+        item.insert("projectId".into(), s(app.project.as_str()));
+        item.insert("appId".into(), s(app.app.as_str()));
+        Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (orgId = :org AND projectId = :project AND appId = :app)",
+            )
+            .expression_attribute_values(":org", s(app.org.as_str()))
+            .expression_attribute_values(":project", s(app.project.as_str()))
+            .expression_attribute_values(":app", s(app.app.as_str()))
+            .build()
+            .map_err(build_error)
+    }
+
+    /// The project lookup of an app's project: written unless another org owns the project.
+    fn project_lookup_put(&self, app: &AppKey) -> Result<Put, Error> {
+        let (pk, sk) = project_lookup_key(&app.project);
+        let mut item = key(pk, sk);
+        item.insert("orgId".into(), s(app.org.as_str()));
+        Put::builder()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR orgId = :org")
+            .expression_attribute_values(":org", s(app.org.as_str()))
+            .build()
+            .map_err(build_error)
+    }
+
+    /// Writes the lookups missing for apps created before them (`admin index`): every app
+    /// item of the table, read consistently, gets its client and project lookup unless
+    /// another app holds its client id or another org its project id, which is reported.
+    pub async fn index_lookups(&self) -> Result<IndexReport, Error> {
+        let mut report = IndexReport::default();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .scan()
+                .table_name(self.table())
+                .consistent_read(true)
+                .filter_expression("begins_with(sk, :app)")
+                .expression_attribute_values(":app", s("APP#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            for item in page.items() {
+                let Some((app, client)) = app_of_item(item) else {
+                    report.unreadable += 1;
+                    continue;
+                };
+                for (put, what) in [
+                    (self.client_lookup_put(&client, &app)?, format!("client id {client} of {}", app_name(&app))),
+                    (self.project_lookup_put(&app)?, format!("project {} of {}", app.project, app_name(&app))),
+                ] {
+                    if self.put_idempotently(put).await? {
+                        report.written += 1;
+                    } else {
+                        report.conflicts.push(what);
+                    }
+                }
+                report.apps += 1;
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(report),
+            }
+        }
+    }
+
+    /// One conditional put whose repeats are harmless; false when its condition failed.
+    async fn put_idempotently(&self, put: Put) -> Result<bool, Error> {
+        let answer = until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "PutItem", |attempt| {
+            self.client()
+                .put_item()
+                .table_name(put.table_name())
+                .set_item(Some(put.item().clone()))
+                .set_condition_expression(put.condition_expression().map(str::to_owned))
+                .set_expression_attribute_values(put.expression_attribute_values().cloned())
+                .customize()
+                .config_override(attempt)
+                .send()
+        })
+        .await
+        .map_err(Failure::into_write_error)?;
+        match answer.result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("PutItem", e)),
         }
     }
 
