@@ -7,6 +7,8 @@
 
 pub mod api;
 pub mod app;
+pub mod authenticate;
+pub mod authorizer;
 pub mod aws;
 pub mod config;
 pub mod deadline;

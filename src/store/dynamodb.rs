@@ -18,14 +18,16 @@ use rand::RngExt;
 use time::OffsetDateTime;
 
 use super::keys::{
-    ORG_MEMBER_PREFIX, PROJECT_MEMBER_PREFIX, app_sk, event_sk, org_member_sk, org_pk, project_member_sk,
+    ORG_MEMBER_PREFIX, PROJECT_MEMBER_PREFIX, app_sk, client_lookup_key, event_sk, org_member_sk, org_pk,
+    project_member_sk,
 };
 use crate::app::{self, App, AppKey, format_timestamp, parse_timestamp};
+use crate::authenticate::Directory;
 use crate::deadline::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, Deadline, OPERATION_TIMEOUT, RESOLVE_CALL_TIMEOUT, RESOLVE_RESERVE,
 };
 use crate::error::Error;
-use crate::ids::UserId;
+use crate::ids::{AppId, ClientId, OrgId, ProjectId, UserId};
 use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
 
 /// The event type ZITADEL records for this change.
@@ -538,7 +540,55 @@ impl DynamoStore {
     }
 }
 
+/// A key outside every format of [`super::keys`]: the read that a lookup with nothing to
+/// look up costs (an authentication with a malformed header, an unknown client id).
+const NOTHING: &str = "NOTHING";
+
+impl Directory for DynamoStore {
+    async fn client_app(&self, client: Option<&ClientId>, deadline: Deadline) -> Result<Option<AppKey>, Error> {
+        let (pk, sk) = client.map_or((NOTHING.to_owned(), NOTHING.to_owned()), client_lookup_key);
+        let Some(item) = self.consistent_get(key(pk, sk), deadline).await? else { return Ok(None) };
+        let field = |name: &str| text_attr(&item, name).unwrap_or_default();
+        let parsed = (|| {
+            Some(AppKey {
+                org: OrgId::parse(&field("orgId"), "orgId").ok()?,
+                project: ProjectId::parse(&field("projectId")).ok()?,
+                app: AppId::parse(&field("appId")).ok()?,
+            })
+        })();
+        if parsed.is_none() {
+            tracing::warn!("a client lookup item does not parse: it names no app");
+        }
+        Ok(parsed)
+    }
+
+    async fn app_item(&self, app: Option<&AppKey>, deadline: Deadline) -> Result<Option<Result<App, Error>>, Error> {
+        let read = app.map_or_else(|| key(NOTHING.into(), NOTHING.into()), app_key);
+        let item = self.consistent_get(read, deadline).await?;
+        Ok(app.zip(item).map(|(app, item)| app_from_item(app, &item)))
+    }
+}
+
 impl DynamoStore {
+    /// One consistent GetItem, bounded by the deadline.
+    async fn consistent_get(&self, key: Key, deadline: Deadline) -> Result<Option<Key>, Error> {
+        let budget = deadline
+            .budget(OPERATION_TIMEOUT, Duration::ZERO)
+            .ok_or_else(|| Error::Unavailable("GetItem: no time left before the deadline".into()))?;
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .customize()
+            .config_override(bounded(budget))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(output.item)
+    }
+
     /// A read that no item answers (a key outside every format of `keys`), so that the
     /// connection, TLS included, is open before the first request: see `crate::warm`.
     pub async fn warm_up(&self) -> Result<(), Error> {

@@ -10,9 +10,10 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 use crate::app::{App, AppKey};
+use crate::authenticate::Directory;
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::ids::{AppId, OrgId, ProjectId, UserId};
+use crate::ids::{AppId, ClientId, OrgId, ProjectId, UserId};
 use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
 
 /// One event item as the transaction writes it.
@@ -43,6 +44,10 @@ struct Tables {
     after_load: Option<Interleaved>,
     loads: u32,
     commits: u32,
+    /// Client lookups: client id -> the app it names.
+    clients: HashMap<ClientId, AppKey>,
+    directory_reads: u32,
+    directory_faults: VecDeque<Error>,
 }
 
 #[derive(Default)]
@@ -82,6 +87,21 @@ impl MemoryStore {
     /// Changes the apps once, right after the next load.
     pub fn after_next_load(&self, change: impl FnOnce(&mut Apps) + Send + 'static) {
         self.tables.lock().unwrap().after_load = Some(Box::new(change));
+    }
+
+    /// The client lookup of `client`, naming `app`.
+    pub fn index_client(&self, client: &ClientId, app: &AppKey) {
+        self.tables.lock().unwrap().clients.insert(client.clone(), app.clone());
+    }
+
+    /// The next directory read fails with `error`.
+    pub fn fail_next_directory_read(&self, error: Error) {
+        self.tables.lock().unwrap().directory_faults.push_back(error);
+    }
+
+    /// How many reads of [`Directory`] reached the store.
+    pub fn directory_reads(&self) -> u32 {
+        self.tables.lock().unwrap().directory_reads
     }
 
     /// How many loads and commits reached the store.
@@ -176,5 +196,25 @@ pub fn key(org: &str, project: &str, app: &str) -> AppKey {
         org: OrgId::parse(org, "org").unwrap(),
         project: ProjectId::parse(project).unwrap(),
         app: AppId::parse(app).unwrap(),
+    }
+}
+
+impl Directory for MemoryStore {
+    async fn client_app(&self, client: Option<&ClientId>, _deadline: Deadline) -> Result<Option<AppKey>, Error> {
+        let mut tables = self.tables.lock().unwrap();
+        tables.directory_reads += 1;
+        if let Some(error) = tables.directory_faults.pop_front() {
+            return Err(error);
+        }
+        Ok(client.and_then(|c| tables.clients.get(c).cloned()))
+    }
+
+    async fn app_item(&self, key: Option<&AppKey>, _deadline: Deadline) -> Result<Option<Result<App, Error>>, Error> {
+        let mut tables = self.tables.lock().unwrap();
+        tables.directory_reads += 1;
+        if let Some(error) = tables.directory_faults.pop_front() {
+            return Err(error);
+        }
+        Ok(key.and_then(|k| tables.apps.get(k).cloned()))
     }
 }

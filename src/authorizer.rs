@@ -1,0 +1,296 @@
+//! The `verify-secret` function's face: API Gateway's Lambda authorizer events in, their
+//! answers out (SPEC section 11), as `rotation` is the rotation function's face.
+//!
+//! | event | allowed | denied |
+//! |---|---|---|
+//! | HTTP API, payload 2.0 (simple responses) | `{"isAuthorized": true, "context": {...}}` | `{"isAuthorized": false}` (403) |
+//! | HTTP API, payload 1.0, and REST API `REQUEST` | an IAM policy: `principalId`, `Allow execute-api:Invoke` on the whole API's stage, `context` | the error `Unauthorized` (401) |
+//!
+//! The credentials are the `Authorization: Basic` header of RFC 6749 section 2.3.1, and
+//! nothing else of the request. The answer's context names the client and its app and which
+//! secret matched, never the secret, its hash or the header. One log line per call, an EMF
+//! document with the `Authentications` metric by outcome; a denial's reason goes only there.
+//! The function also answers the template's example route (`GET /client/whoami`, behind
+//! the authorizer): an HTTP API request whose authorizer context it echoes.
+
+use std::time::Instant;
+
+use base64::Engine;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::{Map, Value, json};
+
+use crate::authenticate::{Authentication, Authenticator, Credentials, Directory};
+use crate::deadline::Deadline;
+use crate::{logging, metrics};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV1Request,
+    ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest,
+};
+use lambda_http::aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+
+/// The error API Gateway turns into a 401 for IAM-policy authorizers.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+/// The longest client id the log line keeps.
+const LOGGED_CLIENT_ID: usize = 200;
+
+/// The credentials of an `Authorization` header value: `Basic` (any case), then the
+/// base64 of `urlencode(client id) ":" urlencode(secret)`, each part form-urlencoded
+/// (`+` a space, `%XX` a byte). `None` for anything else.
+pub fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
+    let header = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, token) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim_start()).ok()?;
+    let decoded = std::str::from_utf8(&decoded).ok()?;
+    let (client, secret) = decoded.split_once(':')?;
+    Some((form_urldecode(client)?, form_urldecode(secret)?))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value; `None` when it is not UTF-8.
+fn form_urldecode(text: &str) -> Option<String> {
+    let spaced = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced).decode_utf8().ok().map(|s| s.into_owned())
+}
+
+/// The credentials of a request's headers: exactly one `Authorization` header, Basic.
+fn credentials(headers: &lambda_http::http::HeaderMap) -> Credentials {
+    let mut values = headers.get_all(lambda_http::http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return Credentials::default() };
+    match basic_credentials(value.as_bytes()) {
+        Some((client, secret)) => Credentials { client_id: Some(client), secret: Some(secret) },
+        // The client id alone, for the log, when the rest is what failed.
+        None => Credentials::default(),
+    }
+}
+
+/// The resource an allowed IAM policy covers: every route of the API's stage, from the
+/// event's ARN (`arn:aws:execute-api:region:account:api/stage/METHOD/path`), so that a
+/// cached answer serves every route.
+fn whole_api(method_arn: &str) -> Option<String> {
+    let (prefix, path) = method_arn.rsplit_once(':')?;
+    let mut parts = path.split('/');
+    let (api, stage) = (parts.next()?, parts.next()?);
+    (!api.is_empty() && !stage.is_empty()).then(|| format!("{prefix}:{api}/{stage}/*"))
+}
+
+/// The function's state, built once at start-up.
+pub struct Authorizer<D> {
+    authenticator: Authenticator<D>,
+    function: String,
+}
+
+/// Which authorizer answer an event wants.
+enum Kind {
+    /// HTTP API, payload 2.0: simple responses.
+    Simple,
+    /// HTTP API payload 1.0, or REST API `REQUEST`: an IAM policy, on this ARN.
+    Policy(Option<String>),
+    /// The example route: an HTTP API request behind the authorizer.
+    WhoAmI(Value),
+}
+
+impl<D: Directory> Authorizer<D> {
+    pub fn new(directory: D, hash_cost: u32) -> Self {
+        Self { authenticator: Authenticator::new(directory, hash_cost), function: metrics::function_name() }
+    }
+
+    /// Answers one event; `Err(Unauthorized)` is the denial of the IAM-policy kinds.
+    pub async fn handle(&self, event: Value, request_id: &str, deadline: Deadline) -> Result<Value, String> {
+        let started = Instant::now();
+        let (kind, presented) = match read_event(event) {
+            Ok(read) => read,
+            Err(detail) => {
+                tracing::warn!(request_id, detail, "not an authorizer event");
+                return Err(UNAUTHORIZED.into());
+            }
+        };
+        if let Kind::WhoAmI(context) = kind {
+            return Ok(json!({
+                "statusCode": 200,
+                "headers": {"content-type": "application/json", "cache-control": "no-store"},
+                "body": context.to_string(),
+            }));
+        }
+        let auth = self.authenticator.authenticate(&presented, deadline).await;
+        self.log(request_id, &presented, &auth, started);
+        let context = auth.result.as_ref().ok().zip(auth.key.as_ref()).zip(auth.client.as_ref()).map(
+            |((matched, key), client)| {
+                json!({
+                    "clientId": client.as_str(),
+                    "orgId": key.org.as_str(),
+                    "projectId": key.project.as_str(),
+                    "appId": key.app.as_str(),
+                    "secret": matched.as_str(),
+                })
+            },
+        );
+        match (kind, context) {
+            (Kind::Simple, Some(context)) => {
+                let mut answer = ApiGatewayV2CustomAuthorizerSimpleResponse::<Value>::default();
+                answer.is_authorized = true;
+                answer.context = context;
+                Ok(serde_json::to_value(answer).expect("an answer serializes"))
+            }
+            (Kind::Simple, None) => Ok(json!({"isAuthorized": false})),
+            (Kind::Policy(Some(resource)), Some(context)) => {
+                let mut statement = IamPolicyStatement::default();
+                statement.action = vec!["execute-api:Invoke".into()];
+                statement.effect = IamPolicyEffect::Allow;
+                statement.resource = vec![resource];
+                let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+                policy.version = Some("2012-10-17".into());
+                policy.statement = vec![statement];
+                let mut answer = ApiGatewayCustomAuthorizerResponse::<Value>::default();
+                answer.principal_id = context["clientId"].as_str().map(str::to_owned);
+                answer.policy_document = policy;
+                answer.context = context;
+                Ok(serde_json::to_value(answer).expect("an answer serializes"))
+            }
+            _ => Err(UNAUTHORIZED.into()),
+        }
+    }
+
+    /// One line per call: who, which app, the outcome and why, how long; never the secret.
+    fn log(&self, request_id: &str, presented: &Credentials, auth: &Authentication, started: Instant) {
+        let client: String =
+            presented.client_id.as_deref().unwrap_or_default().chars().take(LOGGED_CLIENT_ID).collect();
+        let app = auth.key.as_ref().map(|k| format!("{}/{}/{}", k.org, k.project, k.app)).unwrap_or_default();
+        let (outcome, reason) = match &auth.result {
+            Ok(matched) => (matched.as_str(), ""),
+            Err(denial) => (denial.outcome(), denial.reason()),
+        };
+        let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+        let fields = Map::from_iter([
+            ("request_id".to_owned(), Value::from(request_id)),
+            ("client_id".to_owned(), Value::from(client)),
+            ("app".to_owned(), Value::from(app)),
+            ("reason".to_owned(), Value::from(reason)),
+            ("duration_ms".to_owned(), Value::from(duration_ms)),
+            ("Function".to_owned(), Value::from(self.function.as_str())),
+            ("Outcome".to_owned(), Value::from(outcome)),
+        ]);
+        logging::request_line("authenticate client", fields, |line| {
+            metrics::document(
+                metrics::now_ms(),
+                vec![vec!["Function", "Outcome"], vec!["Function"]],
+                &[("Authentications", "Count", 1.0), ("AuthenticationDuration", "Milliseconds", duration_ms)],
+                line,
+            )
+        });
+        if let Err(crate::authenticate::Denial::Unavailable(detail)) = &auth.result {
+            tracing::error!(request_id, detail, "authentication failed: the store is unavailable");
+        }
+    }
+}
+
+/// Which kind of event, and the credentials it carries.
+fn read_event(event: Value) -> Result<(Kind, Credentials), String> {
+    let version = event.get("version").and_then(Value::as_str).map(str::to_owned);
+    let kind = event.get("type").and_then(Value::as_str).map(str::to_owned);
+    match (version.as_deref(), kind.as_deref()) {
+        (Some("2.0"), Some("REQUEST")) => {
+            let request: ApiGatewayV2CustomAuthorizerV2Request =
+                serde_json::from_value(event).map_err(|e| format!("payload 2.0: {e}"))?;
+            Ok((Kind::Simple, credentials(&request.headers)))
+        }
+        (Some("1.0"), Some("REQUEST")) => {
+            let request: ApiGatewayV2CustomAuthorizerV1Request =
+                serde_json::from_value(event).map_err(|e| format!("payload 1.0: {e}"))?;
+            let arn = request.method_arn.as_deref().and_then(whole_api);
+            Ok((Kind::Policy(arn), credentials(&request.headers)))
+        }
+        (None, Some("REQUEST")) => {
+            let request: ApiGatewayCustomAuthorizerRequestTypeRequest =
+                serde_json::from_value(event).map_err(|e| format!("REST REQUEST: {e}"))?;
+            let arn = request.method_arn.as_deref().and_then(whole_api);
+            // A REST event also lists every value of a repeated header apart.
+            let repeated =
+                request.multi_value_headers.get_all(lambda_http::http::header::AUTHORIZATION).iter().count() > 1;
+            let presented = if repeated { Credentials::default() } else { credentials(&request.headers) };
+            Ok((Kind::Policy(arn), presented))
+        }
+        (Some("2.0"), None) => {
+            let request: ApiGatewayV2httpRequest =
+                serde_json::from_value(event).map_err(|e| format!("HTTP API request: {e}"))?;
+            let context = request
+                .request_context
+                .authorizer
+                .filter(|a| !a.fields.is_empty())
+                .map(|a| Value::Object(a.fields.into_iter().collect()))
+                .ok_or("an HTTP API request without an authorizer's context")?;
+            Ok((Kind::WhoAmI(context), Credentials::default()))
+        }
+        _ => Err(format!("version {version:?}, type {kind:?}")),
+    }
+}
+
+/// Serves authorizer events through the Lambda Runtime API until the runtime stops.
+pub async fn run<D: Directory>(authorizer: Authorizer<D>) -> Result<(), lambda_runtime::Error> {
+    let authorizer = &authorizer;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = Deadline::from_lambda(event.context.deadline);
+        authorizer
+            .handle(event.payload, &event.context.request_id, deadline)
+            .await
+            .map_err(|message| Diagnostic { error_type: UNAUTHORIZED.into(), error_message: message })
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn basic(raw: &str) -> String {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded_parts_in_base64() {
+        assert_eq!(basic_credentials(basic("client-1:s3cret").as_bytes()), Some(("client-1".into(), "s3cret".into())));
+        // `+` is a space, `%XX` a byte; the first unencoded `:` separates.
+        assert_eq!(
+            basic_credentials(basic("a%40b%25c:x%2By+z%3A").as_bytes()),
+            Some(("a@b%c".into(), "x+y z:".into()))
+        );
+        assert_eq!(basic_credentials(basic("id@project:abc").as_bytes()), Some(("id@project".into(), "abc".into())));
+        let lower = format!("bAsIc {}", base64::engine::general_purpose::STANDARD.encode("c:s"));
+        assert_eq!(basic_credentials(lower.as_bytes()), Some(("c".into(), "s".into())));
+        for bad in ["Bearer abc", "Basic", "Basic !!!", &basic("no-colon"), &basic("c:%ff"), "Basicabc"] {
+            assert_eq!(basic_credentials(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_allowed_policy_covers_the_whole_api_stage() {
+        assert_eq!(
+            whole_api("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/GET/orders/7").as_deref(),
+            Some("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/*")
+        );
+        assert_eq!(whole_api("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234").as_deref(), None);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_header_bytes_never_panic_and_never_parse_without_the_scheme(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let parsed = basic_credentials(&bytes);
+            if let Some((client, secret)) = parsed {
+                let text = std::str::from_utf8(&bytes).unwrap().trim();
+                prop_assert!(text[..5].eq_ignore_ascii_case("basic"));
+                prop_assert!(client.len() + secret.len() <= bytes.len());
+            }
+        }
+
+        #[test]
+        fn any_encoded_pair_reads_back_as_itself(client in "[ -~]{1,40}", secret in "[ -~]{0,40}") {
+            let encode = |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let header = basic(&format!("{}:{}", encode(&client), encode(&secret)));
+            prop_assert_eq!(basic_credentials(header.as_bytes()), Some((client, secret)));
+        }
+    }
+}
