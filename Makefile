@@ -111,7 +111,7 @@ template-lint: tools checkov
 ## link-time optimisations run side by side; SAM's own builds then find them fresh.
 sam-build: tools arm64-std
 	PATH="$(abspath $(VENV))/bin:$$PATH" CARGO_TARGET_DIR="$(abspath target/sam)" \
-		cargo lambda build --release --arm64 --bin regenerate-secret --bin rotate-secret
+		cargo lambda build --release --arm64 --bin regenerate-secret --bin rotate-secret --bin verify-secret
 	PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 CARGO_TARGET_DIR="$(abspath target/sam)" \
 		$(VENV)/bin/sam build --beta-features
 	@ls -l .aws-sam/build/*/bootstrap

@@ -82,7 +82,7 @@ fn the_grpc_route_shares_the_authorizer_and_cors_exposes_the_grpc_status() {
     assert_eq!(template["Parameters"]["CorsAllowedOrigins"]["Default"].as_str(), Some(""), "no origin by default");
 }
 
-const FUNCTIONS: [&str; 2] = ["RegenerateSecretFunction", "RotateSecretFunction"];
+const FUNCTIONS: [&str; 3] = ["RegenerateSecretFunction", "RotateSecretFunction", "VerifySecretFunction"];
 
 /// The statements of a function's inline policy.
 fn statements<'a>(template: &'a Value, function: &str) -> Vec<&'a Value> {
@@ -125,7 +125,12 @@ fn both_functions_may_use_the_table_key_only_through_dynamodb() {
         assert_eq!(grant["Effect"].as_str(), Some("Allow"));
         let mut granted = actions(grant);
         granted.sort_unstable();
-        assert_eq!(granted, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"], "{function}");
+        // The authorizer only reads: it decrypts, and never encrypts.
+        let expected: &[&str] = match function {
+            "VerifySecretFunction" => &["kms:Decrypt", "kms:DescribeKey"],
+            _ => &["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"],
+        };
+        assert_eq!(granted, expected, "{function}");
         let Value::Tagged(resource) = &grant["Resource"] else { panic!("{function}: the key, created or given") };
         assert_eq!(resource.tag, "If");
         let via = &grant["Condition"]["StringEquals"]["kms:ViaService"];
@@ -156,7 +161,8 @@ fn functions_write_only_items_under_org_keys() {
                 assert_eq!(keys, ["ORG#*"], "{function}: {actions:?}");
             }
         }
-        assert_eq!(writes, 1, "{function}: one write statement");
+        let expected = if function == "VerifySecretFunction" { 0 } else { 1 };
+        assert_eq!(writes, expected, "{function}: write statements");
     }
 }
 
@@ -323,7 +329,8 @@ fn events_expire_only_when_a_retention_is_chosen() {
     let ttl = &translated()["Resources"]["Table"]["Properties"]["TimeToLiveSpecification"];
     assert_eq!(ttl["AttributeName"], oidc_client_secret::store::dynamodb::EVENT_TTL_ATTRIBUTE);
     assert_eq!(ttl["Enabled"], true);
-    for (name, function) in translated_functions() {
+    // The functions that write events (the authorizer writes nothing).
+    for (name, function) in translated_functions().into_iter().filter(|(n, _)| *n != "VerifySecretFunction") {
         assert_eq!(
             function["Environment"]["Variables"]["EVENT_RETENTION_DAYS"],
             serde_json::json!({"Ref": "EventRetentionDays"}),
@@ -341,4 +348,28 @@ fn the_example_rotation_starts_only_when_asked_and_then_as_a_whole_rotation() {
     assert_eq!(schedule["Properties"]["RotateImmediatelyOnUpdate"], true, "a real rotation, not a lone testSecret");
     let condition = &translated()["Conditions"]["WithExampleRotation"]["Fn::And"];
     assert_eq!(condition[0], serde_json::json!({"Condition": "WithExampleSecret"}));
+}
+
+#[test]
+fn the_client_secret_authorizer_is_verify_secret_with_simple_responses_and_a_ttl_parameter() {
+    let template = template();
+    assert_eq!(template["Parameters"]["AuthorizerCacheTtl"]["Default"].as_u64(), Some(0), "no cache by default");
+    let schemes = &translated()["Resources"]["HttpApi"]["Properties"]["Body"]["components"]["securitySchemes"];
+    let authorizer = &schemes["ClientSecretAuthorizer"]["x-amazon-apigateway-authorizer"];
+    assert_eq!(authorizer["authorizerPayloadFormatVersion"], "2.0");
+    assert_eq!(authorizer["enableSimpleResponses"], true);
+    assert_eq!(authorizer["identitySource"], serde_json::json!(["$request.header.Authorization"]));
+    assert_eq!(authorizer["authorizerResultTtlInSeconds"], serde_json::json!({"Ref": "AuthorizerCacheTtl"}));
+    let uri = authorizer["authorizerUri"]["Fn::Sub"][1]["__FunctionArn__"].clone();
+    assert_eq!(uri, serde_json::json!({"Fn::GetAtt": ["VerifySecretFunction", "Arn"]}));
+    assert!(
+        translated()["Resources"]["HttpApiClientSecretAuthorizerAuthorizerPermission"].is_object(),
+        "API Gateway may invoke it"
+    );
+    // The example route is behind it, and the alarm watches its unavailable outcome.
+    let paths = &translated()["Resources"]["HttpApi"]["Properties"]["Body"]["paths"];
+    assert_eq!(paths["/client/whoami"]["get"]["security"], serde_json::json!([{"ClientSecretAuthorizer": []}]));
+    let alarm = &template["Resources"]["AuthenticationsUnavailableAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some("Authentications"));
+    assert_eq!(alarm["Dimensions"][1]["Value"].as_str(), Some("unavailable"));
 }
