@@ -147,7 +147,10 @@ impl<D: Directory> Authorizer<D> {
                 answer.principal_id = context["clientId"].as_str().map(str::to_owned);
                 answer.policy_document = policy;
                 answer.context = context;
-                Ok(serde_json::to_value(answer).expect("an answer serializes"))
+                let mut answer = serde_json::to_value(answer).expect("an answer serializes");
+                // No usage plan key: the field is left out rather than sent as null.
+                answer.as_object_mut().expect("an object").retain(|_, v| !v.is_null());
+                Ok(answer)
             }
             _ => Err(UNAUTHORIZED.into()),
         }

@@ -44,6 +44,7 @@ fn release_binary(name: &str) -> Binary {
     let function = match name {
         "regenerate-secret" => "RegenerateSecretFunction",
         "rotate-secret" => "RotateSecretFunction",
+        "verify-secret" => "VerifySecretFunction",
         other => panic!("no function in template.yaml runs {other}"),
     };
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".aws-sam/build").join(function).join("bootstrap");
@@ -208,8 +209,8 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
     let mut secrets = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap();
-        if name.starts_with("rotation-") {
-            continue; // Secrets Manager events: the rotation function's tests use them.
+        if name.starts_with("rotation-") || name.starts_with("authorizer-") {
+            continue; // Secrets Manager and authorizer events: their functions' tests use them.
         }
         invoked += 1;
         // The gRPC-web and Connect samples, then the REST ones.
@@ -687,4 +688,230 @@ async fn with_active_tracing_the_read_the_hash_and_the_transaction_reach_the_xra
         assert!(subsegment["trace_id"].as_str().unwrap().starts_with("1-67470000-"));
         assert!(subsegment["end_time"].as_f64() >= subsegment["start_time"].as_f64());
     }
+}
+
+/// The secret of the demo app in the `authorizer-*` sample events (a fixture, never issued).
+const EVENTS_SECRET: &str = "sample-only-secret";
+
+/// Sets an app's current hash (and previous one, with its expiry) by hand.
+async fn set_hashes(
+    store: &DynamoStore,
+    app: &oidc_client_secret::app::AppKey,
+    current: &str,
+    previous: Option<(&str, OffsetDateTime)>,
+) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let hash = |s: &str| AttributeValue::S(bcrypt::hash(s, 4).unwrap());
+    let mut update = store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(oidc_client_secret::store::keys::org_pk(&app.org)))
+        .key("sk", AttributeValue::S(oidc_client_secret::store::keys::app_sk(&app.project, &app.app)))
+        .expression_attribute_values(":h", hash(current));
+    update = match previous {
+        Some((old, expires)) => update
+            .update_expression("SET secretHash = :h, previousSecretHash = :p, previousSecretExpiresAt = :e")
+            .expression_attribute_values(":p", hash(old))
+            .expression_attribute_values(":e", AttributeValue::S(oidc_client_secret::app::format_timestamp(expires))),
+        None => update.update_expression("SET secretHash = :h REMOVE previousSecretHash, previousSecretExpiresAt"),
+    };
+    update.send().await.unwrap();
+}
+
+fn basic(client: &str, secret: &str) -> String {
+    use base64::Engine;
+    let encode = |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", encode(client), encode(secret)))
+    )
+}
+
+/// The payload 2.0 sample with another Authorization header.
+fn v2_event_with(authorization: &str) -> Vec<u8> {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/authorizer-http-v2-allowed.json");
+    let mut event: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    event["headers"]["authorization"] = json!(authorization);
+    event["identitySource"] = json!([authorization]);
+    serde_json::to_vec(&event).unwrap()
+}
+
+fn allowed_context(client: &str, app: &str, secret: &str) -> Value {
+    json!({"clientId": client, "orgId": "demo-org", "projectId": "demo-project", "appId": app, "secret": secret})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_authorizer_event_file_gets_its_exact_answer_from_the_release_binary() {
+    let store = demo_table().await;
+    let demo = key("demo-org", "demo-project", "demo-app");
+    set_hashes(&store, &demo, EVENTS_SECRET, None).await;
+    let mut api = RuntimeApi::start().await;
+    let log = std::env::temp_dir().join(format!("{}-verify.log", store.table()));
+    let mut function = api.start_function(&release_binary("verify-secret"), &function_env(store.table()), Some(&log));
+    let events_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let context = allowed_context("demo-app@demo-project", "demo-app", "current");
+    let policy = |resource: &str| {
+        json!({
+            "principalId": "demo-app@demo-project",
+            "policyDocument": {"Version": "2012-10-17", "Statement": [{"Action": ["execute-api:Invoke"], "Effect": "Allow", "Resource": [resource]}]},
+            "context": context,
+        })
+    };
+    let unauthorized = Outcome::Error(json!({"errorType": "Unauthorized", "errorMessage": "Unauthorized"}));
+    let expected = [
+        ("authorizer-http-v2-allowed.json", Outcome::Response(json!({"isAuthorized": true, "context": context}))),
+        ("authorizer-http-v2-wrong-secret.json", Outcome::Response(json!({"isAuthorized": false}))),
+        ("authorizer-http-v2-malformed.json", Outcome::Response(json!({"isAuthorized": false}))),
+        (
+            "authorizer-http-v1-allowed.json",
+            Outcome::Response(policy("arn:aws:execute-api:eu-central-1:123456789012:r3pmxmplak/$default/*")),
+        ),
+        (
+            "authorizer-rest-request-allowed.json",
+            Outcome::Response(policy("arn:aws:execute-api:eu-central-1:123456789012:a1b2c3d4e5/prod/*")),
+        ),
+        ("authorizer-rest-request-wrong-secret.json", unauthorized.clone()),
+    ];
+    let mut files: Vec<String> = std::fs::read_dir(&events_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("authorizer-"))
+        .collect();
+    files.sort();
+    for name in &files {
+        let outcome = invoke(&mut api, &mut function, &events_dir.join(name)).await;
+        if name == "authorizer-whoami.json" {
+            let Outcome::Response(response) = outcome else { panic!("{name}: {outcome:?}") };
+            assert_eq!(response["statusCode"], json!(200));
+            assert_eq!(response["headers"]["cache-control"], json!("no-store"));
+            let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+            assert_eq!(body, context, "the route answers the authorizer's context");
+            continue;
+        }
+        let (_, wanted) = expected
+            .iter()
+            .find(|(file, _)| file == name)
+            .unwrap_or_else(|| panic!("events/{name} has no expected answer"));
+        assert_eq!(&outcome, wanted, "{name}");
+    }
+    assert_eq!(files.len(), expected.len() + 1);
+
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Value> =
+        log.lines().filter(|l| l.contains("authenticate client")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let outcomes: Vec<&str> = lines.iter().map(|l| l["Outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "current").count(), 3, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "denied").count(), 3, "{outcomes:?}");
+    let reasons: Vec<&str> = lines.iter().filter_map(|l| l["reason"].as_str()).filter(|r| !r.is_empty()).collect();
+    assert!(
+        reasons.contains(&"wrong secret") && reasons.contains(&"malformed credentials"),
+        "the log says why: {reasons:?}"
+    );
+    assert!(lines.iter().all(|l| l["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == json!("Authentications")));
+    let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
+    assert_log_holds_none(&log, &[EVENTS_SECRET, stored.secret_hash.as_deref().unwrap()]);
+    for forbidden in ["Basic ", "ZGVtby1hcHA", "$2b$"] {
+        assert!(!log.contains(forbidden), "{forbidden:?} reached the log");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorizer_reads_encoded_ids_keeps_the_grace_window_revokes_at_once_and_denies_when_the_store_fails() {
+    let store = demo_table().await;
+    // A client id with `%` and `@`, a secret with `+` and a space: form-urlencoded in the header.
+    let weird = key("demo-org", "demo-project", "weird-app");
+    seed_app(&store, NewApp::oidc(weird.clone(), "weird%client@demo")).await;
+    let (current, old) = ("p+q r/current", "p+q r/previous");
+    set_hashes(&store, &weird, current, Some((old, OffsetDateTime::now_utc() + Duration::from_secs(60)))).await;
+    let mut api = RuntimeApi::start().await;
+    let mut function = api.start_function(&release_binary("verify-secret"), &function_env(store.table()), None);
+    let mut ask =
+        async |authorization: String| api.invoke(&mut function, &v2_event_with(&authorization), TIMEOUT).await;
+    let allowed = |secret: &str| {
+        Outcome::Response(
+            json!({"isAuthorized": true, "context": allowed_context("weird%client@demo", "weird-app", secret)}),
+        )
+    };
+    let denied = Outcome::Response(json!({"isAuthorized": false}));
+    assert_eq!(ask(basic("weird%client@demo", current)).await, allowed("current"));
+    assert_eq!(ask(basic("weird%client@demo", old)).await, allowed("previous"), "inside the grace window");
+    // Unencoded, the `+` is a space and the `%c` no escape: not the same credentials.
+    use base64::Engine;
+    let raw =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("weird%client@demo:{current}")));
+    assert_eq!(ask(raw).await, denied);
+    assert_eq!(ask(basic("weird%client@demo", "p q r/current")).await, denied);
+    assert_eq!(ask(basic("nobody@demo", current)).await, denied);
+    // Past its expiry, the previous secret is denied.
+    set_hashes(&store, &weird, current, Some((old, OffsetDateTime::now_utc() - Duration::from_secs(1)))).await;
+    assert_eq!(ask(basic("weird%client@demo", old)).await, denied, "after the grace window");
+    // revoke-previous kills a previous secret at once, with its own event.
+    set_hashes(&store, &weird, current, Some((old, OffsetDateTime::now_utc() + Duration::from_secs(600)))).await;
+    assert_eq!(ask(basic("weird%client@demo", old)).await, allowed("previous"));
+    let before = app(&store, "demo-org", "demo-project", "weird-app").await.sequence;
+    assert_eq!(store.revoke_previous(&weird, "admin").await.unwrap(), Some(before + 1));
+    assert_eq!(ask(basic("weird%client@demo", old)).await, denied, "revoked");
+    assert_eq!(ask(basic("weird%client@demo", current)).await, allowed("current"), "the current one stays");
+    let events = events(&store, "demo-org", "demo-project", "weird-app").await;
+    assert_eq!(text(events.last().unwrap(), "type"), "project.application.config.secret.previous.revoked");
+    assert_eq!(store.revoke_previous(&weird, "admin").await.unwrap(), None, "nothing left to revoke");
+    // A store that fails denies, for every event kind, and the log says unavailable (one
+    // function at a time takes the Runtime API's events, as on Lambda).
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    let mut env = function_env(store.table());
+    env.retain(|(name, _)| *name != "AWS_ENDPOINT_URL_DYNAMODB");
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:1".into()));
+    let log = std::env::temp_dir().join(format!("{}-verify-down.log", store.table()));
+    let mut down = api.start_function(&release_binary("verify-secret"), &env, Some(&log));
+    let answer = api.invoke(&mut down, &v2_event_with(&basic("weird%client@demo", current)), TIMEOUT).await;
+    assert_eq!(answer, denied);
+    let rest = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("events/authorizer-rest-request-allowed.json"))
+        .unwrap();
+    let answer = api.invoke(&mut down, &rest, TIMEOUT).await;
+    assert_eq!(answer, Outcome::Error(json!({"errorType": "Unauthorized", "errorMessage": "Unauthorized"})));
+    down.child.start_kill().unwrap();
+    let _ = down.child.wait().await;
+    let log = std::fs::read_to_string(&log).unwrap();
+    let outcomes: Vec<Value> =
+        log.lines().filter(|l| l.contains("authenticate client")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(outcomes.len(), 2);
+    assert!(outcomes.iter().all(|l| l["Outcome"] == json!("unavailable")), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_with_its_own_basic_auth_gets_through_the_authorizer_with_the_current_secret_only() {
+    let store = demo_table().await;
+    let demo = key("demo-org", "demo-project", "demo-app");
+    let secret = oidc_client_secret::secret::ClientSecret::generate(64);
+    set_hashes(&store, &demo, secret.expose(), None).await;
+    let api = RuntimeApi::start().await;
+    let function = api.start_function(&release_binary("verify-secret"), &function_env(store.table()), None);
+    let gateway = gateway::Gateway::start_behind_lambda_authorizer(api, function).await;
+    let url = format!("{}/client/whoami", gateway.url());
+    // curl's own `-u`: it base64-encodes `id:secret` itself, as most clients do (a value
+    // without `%` or `+` is its own form-urlencoding).
+    let curl = |user: Option<String>| {
+        let url = url.clone();
+        async move {
+            let mut command = tokio::process::Command::new("curl");
+            command.args(["-s", "-w", "\n%{http_code}", &url]);
+            if let Some(user) = user {
+                command.arg("-u").arg(user);
+            }
+            let output = command.output().await.expect("curl runs");
+            let text = String::from_utf8(output.stdout).unwrap();
+            let (body, status) = text.rsplit_once('\n').unwrap();
+            (status.parse::<u16>().unwrap(), serde_json::from_str::<Value>(body).unwrap())
+        }
+    };
+    let (status, body) = curl(Some(format!("demo-app@demo-project:{}", secret.expose()))).await;
+    assert_eq!((status, body), (200, allowed_context("demo-app@demo-project", "demo-app", "current")));
+    let (status, body) = curl(Some("demo-app@demo-project:not-it".into())).await;
+    assert_eq!((status, body), (403, json!({"message": "Forbidden"})), "API Gateway's 403 for isAuthorized: false");
+    let (status, body) = curl(None).await;
+    assert_eq!((status, body), (401, json!({"message": "Unauthorized"})));
 }

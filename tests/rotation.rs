@@ -269,3 +269,80 @@ async fn steps_check_rotation_state_and_token_first() {
     assert_eq!(err, RotationError::UnknownToken("not-a-version".into()));
     assert!(matches!(f.step("rotateEverything", &token).await, Err(RotationError::UnknownStep(_))));
 }
+
+/// What a client saw while it kept calling through the authorizer.
+#[derive(Debug, Default)]
+struct Calls {
+    allowed: u32,
+    denied: u32,
+    reads: u32,
+}
+
+/// The zero-downtime proof: a client reads its credentials from Secrets Manager
+/// (AWSCURRENT, again at most every `reread`, as AWS's caching clients do) and keeps
+/// authenticating through the authorizer's handler against the table, while `rotations`
+/// whole rotations run one after another.
+async fn authenticate_across_rotations(grace: Duration, reread: Duration, rotations: usize) -> Calls {
+    use oidc_client_secret::authorizer::Authorizer;
+    let f = fixture(grace).await;
+    f.rotate().await; // the client's first secret
+    let authorizer = Authorizer::new(f.store.clone(), 4);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let client = async {
+        let mut calls = Calls::default();
+        let mut secret = f.current_secret().await;
+        let mut read_at = std::time::Instant::now();
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if read_at.elapsed() >= reread {
+                secret = f.current_secret().await;
+                read_at = std::time::Instant::now();
+                calls.reads += 1;
+            }
+            use base64::Engine;
+            let header =
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("client-1:{secret}")));
+            let event = serde_json::json!({
+                "version": "2.0", "type": "REQUEST", "routeArn": "arn:aws:execute-api:eu-central-1:123456789012:api/$default/GET/orders",
+                "identitySource": [header], "routeKey": "GET /orders", "rawPath": "/orders", "rawQueryString": "",
+                "headers": {"authorization": header},
+                "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
+                    "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "client"},
+                    "requestId": "r", "routeKey": "GET /orders", "stage": "$default", "time": "01/Dec/2026:12:00:00 +0000", "timeEpoch": 0u64},
+            });
+            match authorizer.handle(event, "zero-downtime", Deadline::for_request()).await {
+                Ok(answer) if answer["isAuthorized"] == serde_json::json!(true) => calls.allowed += 1,
+                _ => calls.denied += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        calls
+    };
+    let rotate = async {
+        for _ in 0..rotations {
+            tokio::time::sleep(reread + Duration::from_millis(500)).await;
+            f.rotate().await;
+        }
+        tokio::time::sleep(reread + Duration::from_millis(500)).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let (calls, ()) = tokio::join!(client, rotate);
+    assert!(f.app().await.sequence as usize == rotations + 1, "every rotation wrote");
+    calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sees_zero_failed_authentications_across_rotations_with_a_grace_period() {
+    let reread = Duration::from_secs(1);
+    // With a grace period longer than the client's re-read interval: not one denial.
+    let (with_grace, without) = tokio::join!(
+        authenticate_across_rotations(Duration::from_secs(3), reread, 3),
+        // The same client with a grace of 0: the old secret dies at setSecret, while the
+        // client still holds it until its next read after finishSecret. The test sees it.
+        authenticate_across_rotations(Duration::ZERO, reread, 3),
+    );
+    println!("grace 3 s, re-read every 1 s, 3 rotations: {with_grace:?}");
+    println!("grace 0, re-read every 1 s, 3 rotations: {without:?}");
+    assert!(with_grace.allowed > 100, "the client kept calling: {with_grace:?}");
+    assert_eq!(with_grace.denied, 0, "zero failed authentications: {with_grace:?}");
+    assert!(without.denied > 0, "with no grace period the same run must see denials: {without:?}");
+}

@@ -96,6 +96,11 @@ enum Command {
     Demo,
     /// Write the client and project lookups missing for apps created before them.
     Index,
+    /// End the previous secret's grace period now: the old secret stops authenticating.
+    RevokePrevious {
+        #[command(flatten)]
+        app: AppRef,
+    },
 }
 
 fn parsed<T>(result: Result<T, Error>) -> T {
@@ -184,6 +189,10 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
                 permissions.join(",")
             );
         }
+        Command::RevokePrevious { app } => match store.revoke_previous(&app.key(), "admin").await? {
+            Some(sequence) => println!("app {app}: previous secret revoked (sequence {sequence})"),
+            None => println!("app {app}: no previous secret to revoke"),
+        },
         Command::Index => {
             let report = store.index_lookups().await?;
             println!(

@@ -1,6 +1,9 @@
 //! Serves the operation on 127.0.0.1 through the same handler as the Lambda, so that
 //! `curl` works with no AWS account. The caller's identity comes from the command line,
 //! as if an HTTP API JWT authorizer had set it; nothing in a request can change it.
+//! `GET /client/whoami` plays the template's example route behind the client-secret
+//! authorizer: the same authorizer handler as `verify-secret`, on the request's
+//! `Authorization: Basic` header (API Gateway's 401 without one, 403 when denied).
 //! Never deployed.
 
 use std::collections::HashMap;
@@ -18,7 +21,9 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use oidc_client_secret::api::{MAX_BODY_BYTES, Service};
+use oidc_client_secret::authorizer::Authorizer;
 use oidc_client_secret::config::Config;
+use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 use tokio::net::TcpListener;
 
@@ -46,17 +51,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     authorizer.jwt = Some(jwt);
     let store =
         DynamoStore::new(client_from_env().await, &config.table_name).with_event_retention(config.event_retention);
+    let verifier = Arc::new(Authorizer::new(store.clone(), config.secret.hash_cost));
     let service = Arc::new(Service::new(store, &config));
 
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;
-        let (service, authorizer) = (service.clone(), authorizer.clone());
+        let (service, authorizer, verifier) = (service.clone(), authorizer.clone(), verifier.clone());
         tokio::spawn(async move {
-            let serve = hyper::service::service_fn(move |request| {
-                let (service, authorizer) = (service.clone(), authorizer.clone());
+            let serve = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let (service, authorizer, verifier) = (service.clone(), authorizer.clone(), verifier.clone());
                 async move {
+                    if request.uri().path() == "/client/whoami" {
+                        return Ok(whoami(&verifier, request.headers()).await);
+                    }
                     let request = into_lambda_request(request, authorizer).await;
                     Ok::<_, std::convert::Infallible>(service.handle(request).await.map(body_bytes))
                 }
@@ -93,6 +102,37 @@ async fn into_lambda_request(
     lambda_http::Request::from_parts(parts, body)
         .with_raw_http_path(path)
         .with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+/// The example route behind the client-secret authorizer, as API Gateway would serve it.
+async fn whoami(
+    verifier: &Authorizer<DynamoStore>,
+    headers: &hyper::HeaderMap,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    let answer = |status: u16, body: serde_json::Value| {
+        hyper::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("cache-control", "no-store")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+            .expect("a response")
+    };
+    let Some(authorization) = headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return answer(401, serde_json::json!({"message": "Unauthorized"}));
+    };
+    let event = serde_json::json!({
+        "version": "2.0", "type": "REQUEST", "routeArn": "arn:aws:execute-api:local:000000000000:local/$default/GET/client/whoami",
+        "identitySource": [authorization], "routeKey": "GET /client/whoami", "rawPath": "/client/whoami", "rawQueryString": "",
+        "headers": {"authorization": authorization},
+        "requestContext": {"accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1",
+            "http": {"method": "GET", "path": "/client/whoami", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local"},
+            "requestId": format!("{:032x}", rand::random::<u128>()), "routeKey": "GET /client/whoami", "stage": "$default",
+            "time": "", "timeEpoch": 0u64},
+    });
+    match verifier.handle(event, "local", Deadline::for_request()).await {
+        Ok(allowed) if allowed["isAuthorized"] == serde_json::json!(true) => answer(200, allowed["context"].clone()),
+        _ => answer(403, serde_json::json!({"message": "Forbidden"})),
+    }
 }
 
 fn body_bytes(body: Body) -> http_body_util::Full<bytes::Bytes> {

@@ -32,6 +32,8 @@ use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard,
 
 /// The event type ZITADEL records for this change.
 pub const EVENT_TYPE: &str = "project.application.config.oidc.secret.changed";
+/// The event of `admin revoke-previous` (SPEC section 11).
+pub const PREVIOUS_REVOKED_EVENT_TYPE: &str = "project.application.config.secret.previous.revoked";
 
 /// How often a BatchGetItem's unprocessed keys are asked for again before giving up.
 const MAX_UNPROCESSED_ROUNDS: u32 = 3;
@@ -729,25 +731,53 @@ fn sequence_matches(seen: u64) -> &'static str {
 
 /// The event item: who changed what, when, from where. Never a secret or a hash.
 fn event_put(table: &str, c: &Commit<'_>, retention: Option<Duration>) -> Result<Put, Error> {
-    let mut item = HashMap::from([
-        ("pk".to_owned(), s(org_pk(&c.key.org))),
-        ("sk".to_owned(), s(event_sk(c.key, c.next_sequence))),
-        ("type".to_owned(), s(EVENT_TYPE)),
-        ("sequence".to_owned(), n(c.next_sequence)),
-        ("createdAt".to_owned(), s(format_timestamp(c.change_date))),
-        ("actor".to_owned(), s(c.actor)),
-        ("source".to_owned(), s(c.source)),
-        ("requestId".to_owned(), s(c.request_id)),
-    ]);
-    if let Some(retention) = retention {
-        // DynamoDB's TTL takes Unix epoch seconds.
-        let expires = (c.change_date + retention).unix_timestamp().max(0) as u64;
-        item.insert(EVENT_TTL_ATTRIBUTE.to_owned(), n(expires));
+    let event = Event {
+        key: c.key,
+        sequence: c.next_sequence,
+        kind: EVENT_TYPE,
+        at: c.change_date,
+        actor: c.actor,
+        source: c.source,
+        request_id: c.request_id,
+    };
+    event.put(table, retention)
+}
+
+/// One event item: what changed, who changed it, when, from where. Never a secret or a hash.
+pub(super) struct Event<'a> {
+    pub key: &'a AppKey,
+    pub sequence: u64,
+    pub kind: &'static str,
+    pub at: OffsetDateTime,
+    pub actor: &'a str,
+    pub source: &'a str,
+    pub request_id: &'a str,
+}
+
+impl Event<'_> {
+    /// Its put, only where no event is: one event per sequence. With a retention, an
+    /// `expiresAt` for the table's TTL.
+    pub(super) fn put(&self, table: &str, retention: Option<Duration>) -> Result<Put, Error> {
+        let mut item = HashMap::from([
+            ("pk".to_owned(), s(org_pk(&self.key.org))),
+            ("sk".to_owned(), s(event_sk(self.key, self.sequence))),
+            ("type".to_owned(), s(self.kind)),
+            ("sequence".to_owned(), n(self.sequence)),
+            ("createdAt".to_owned(), s(format_timestamp(self.at))),
+            ("actor".to_owned(), s(self.actor)),
+            ("source".to_owned(), s(self.source)),
+            ("requestId".to_owned(), s(self.request_id)),
+        ]);
+        if let Some(retention) = retention {
+            // DynamoDB's TTL takes Unix epoch seconds.
+            let expires = (self.at + retention).unix_timestamp().max(0) as u64;
+            item.insert(EVENT_TTL_ATTRIBUTE.to_owned(), n(expires));
+        }
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_error)
     }
-    Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression("attribute_not_exists(pk)")
-        .build()
-        .map_err(build_error)
 }

@@ -15,12 +15,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ScalarAttributeType,
-    TransactWriteItem,
+    TransactWriteItem, Update,
 };
 use time::OffsetDateTime;
 
 use super::dynamodb::{
-    Answer, DynamoStore, Failure, app_key, build_error, key, n, request_token, s, sdk_error, until_definite,
+    Answer, DynamoStore, Event, Failure, PREVIOUS_REVOKED_EVENT_TYPE, app_key, build_error, key, n, request_token, s,
+    sdk_error, until_definite,
 };
 use super::keys::{client_lookup_key, org_member_sk, org_pk, project_lookup_key, project_member_sk};
 use crate::app::{self, AppKey, format_timestamp};
@@ -299,6 +300,80 @@ impl DynamoStore {
             }
             Err(e) => Err(sdk_error("PutItem", e)),
         }
+    }
+
+    /// Ends the previous secret's grace period at once (`admin revoke-previous`, SPEC
+    /// section 11): removes `previousSecretHash` and `previousSecretExpiresAt`, conditioned
+    /// on the sequence read, bumps the sequence and writes a `previous.revoked` event, in one
+    /// transaction. Lost races are read again, at most 3 times. `Ok(None)` when the app
+    /// holds no previous secret (nothing written); `Ok(Some(sequence))` when revoked.
+    pub async fn revoke_previous(&self, key: &AppKey, actor: &str) -> Result<Option<u64>, Error> {
+        for _ in 0..crate::regenerate::MAX_ATTEMPTS {
+            let app = self.app(key).await?.ok_or(Error::AppNotFound)?;
+            if app.previous_secret_hash.is_none() && app.previous_secret_expires_at.is_none() {
+                return Ok(None);
+            }
+            let next = app.sequence.checked_add(1).ok_or_else(|| Error::Internal("sequence at its maximum".into()))?;
+            let now = OffsetDateTime::now_utc();
+            let token = request_token();
+            let seen = if app.sequence == 0 { "(attribute_not_exists(#seq) OR #seq = :seen)" } else { "#seq = :seen" };
+            let update = Update::builder()
+                .table_name(self.table())
+                .set_key(Some(app_key(key)))
+                .update_expression(
+                    "SET #seq = :next, changeDate = :now REMOVE previousSecretHash, previousSecretExpiresAt",
+                )
+                .condition_expression(format!("attribute_exists(pk) AND {seen}"))
+                .expression_attribute_names("#seq", "sequence")
+                .expression_attribute_values(":next", n(next))
+                .expression_attribute_values(":seen", n(app.sequence))
+                .expression_attribute_values(":now", s(format_timestamp(now)))
+                .build()
+                .map_err(build_error)?;
+            let event = Event {
+                key,
+                sequence: next,
+                kind: PREVIOUS_REVOKED_EVENT_TYPE,
+                at: now,
+                actor,
+                source: "admin",
+                request_id: &token,
+            };
+            let items = vec![
+                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().put(event.put(self.table(), None)?).build(),
+            ];
+            let answer =
+                until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "TransactWriteItems", |attempt| {
+                    self.client()
+                        .transact_write_items()
+                        .set_transact_items(Some(items.clone()))
+                        .client_request_token(&token)
+                        .customize()
+                        .config_override(attempt)
+                        .send()
+                })
+                .await
+                .map_err(Failure::into_write_error)?;
+            match answer {
+                Answer { result: Ok(_), .. } => return Ok(Some(next)),
+                // A resend refused after an unknown send: admin can't tell, and says so.
+                Answer { result: Err(e), after_unknown: true } => {
+                    return Err(Error::OutcomeUnknown(format!(
+                        "TransactWriteItems: a resend was refused after an unknown outcome: {}",
+                        DisplayErrorContext(&e)
+                    )));
+                }
+                // The app moved on since the read: read again.
+                Answer { result: Err(e), after_unknown: false }
+                    if matches!(
+                        e.as_service_error(),
+                        Some(TransactWriteItemsError::TransactionCanceledException(_))
+                    ) => {}
+                Answer { result: Err(e), .. } => return Err(sdk_error("TransactWriteItems", e)),
+            }
+        }
+        Err(Error::Conflict)
     }
 
     /// Names the Secrets Manager secret that may rotate an existing app.

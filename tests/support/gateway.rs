@@ -38,9 +38,30 @@ pub struct Gateway {
     addr: SocketAddr,
 }
 
+/// What the stand-in puts in front of the function.
+#[derive(Clone, Copy)]
+enum Front {
+    /// The JWT authorizer, played by the bearer token.
+    Jwt,
+    /// A Lambda authorizer (payload 2.0, simple responses) played by the same function:
+    /// API Gateway's 401 without an `Authorization` header, its 403 for `isAuthorized: false`,
+    /// else the request with the authorizer's context.
+    LambdaAuthorizer,
+}
+
 impl Gateway {
     /// Serves HTTP on loopback, one invocation of `function` at a time, as Lambda does.
     pub async fn start(api: RuntimeApi, function: Function) -> Self {
+        Self::serve(api, function, Front::Jwt).await
+    }
+
+    /// The same, behind a Lambda authorizer that is `function` itself (verify-secret, which
+    /// also answers the example route behind it).
+    pub async fn start_behind_lambda_authorizer(api: RuntimeApi, function: Function) -> Self {
+        Self::serve(api, function, Front::LambdaAuthorizer).await
+    }
+
+    async fn serve(api: RuntimeApi, function: Function, front: Front) -> Self {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let lambda = Arc::new(Mutex::new((api, function)));
@@ -49,7 +70,7 @@ impl Gateway {
                 let Ok((stream, _)) = listener.accept().await else { return };
                 let lambda = lambda.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| forward(request, lambda.clone()));
+                    let service = hyper::service::service_fn(move |request| forward(request, lambda.clone(), front));
                     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
@@ -62,9 +83,17 @@ impl Gateway {
     }
 }
 
+/// API Gateway's own answer, in its own body.
+fn gateway_answer(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(json!({"message": message}).to_string())));
+    *response.status_mut() = status;
+    response
+}
+
 async fn forward(
     request: Request<Incoming>,
     lambda: Arc<Mutex<(RuntimeApi, Function)>>,
+    front: Front,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.map_err(std::io::Error::other)?.to_bytes();
@@ -83,13 +112,39 @@ async fn forward(
         .and_then(Value::as_str)
         .and_then(|a| a.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let authorizer = match token.split_once('@') {
-        Some((user, org)) => {
-            json!({"jwt": {"claims": {"sub": user, ORG_CLAIM: org, "iss": "https://issuer.example.com"}, "scopes": null}})
-        }
-        None => Value::Null,
-    };
     let path = parts.uri.path().to_owned();
+    let authorizer = match front {
+        Front::Jwt => match token.split_once('@') {
+            Some((user, org)) => {
+                json!({"jwt": {"claims": {"sub": user, ORG_CLAIM: org, "iss": "https://issuer.example.com"}, "scopes": null}})
+            }
+            None => Value::Null,
+        },
+        Front::LambdaAuthorizer => {
+            let Some(authorization) = headers.get("authorization").cloned() else {
+                return Ok(gateway_answer(StatusCode::UNAUTHORIZED, "Unauthorized"));
+            };
+            let event = json!({
+                "version": "2.0",
+                "type": "REQUEST",
+                "routeArn": format!("arn:aws:execute-api:eu-central-1:123456789012:gateway/$default/{}{path}", parts.method),
+                "identitySource": [authorization],
+                "routeKey": format!("{} {path}", parts.method),
+                "rawPath": path,
+                "rawQueryString": parts.uri.query().unwrap_or_default(),
+                "headers": headers,
+                "requestContext": request_context(parts.method.as_str(), &path, Value::Null),
+            });
+            let outcome = invoke(&lambda, &event).await;
+            match outcome {
+                Outcome::Response(answer) if answer["isAuthorized"] == json!(true) => {
+                    json!({"lambda": answer["context"]})
+                }
+                Outcome::Response(_) => return Ok(gateway_answer(StatusCode::FORBIDDEN, "Forbidden")),
+                _ => return Ok(gateway_answer(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")),
+            }
+        }
+    };
     let (text, body) = match is_text(&content_type) {
         true => (true, Value::String(String::from_utf8_lossy(&body).into_owned())),
         false => (false, Value::String(STANDARD.encode(&body))),
@@ -100,26 +155,11 @@ async fn forward(
         "rawPath": path,
         "rawQueryString": parts.uri.query().unwrap_or_default(),
         "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "gateway",
-            "authorizer": authorizer,
-            "domainName": "127.0.0.1",
-            "http": {"method": parts.method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
-            "requestId": format!("gw-{:08x}", rand::random::<u32>()),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "29/Nov/2026:12:00:00 +0000",
-            "timeEpoch": 1795953600000u64
-        },
+        "requestContext": request_context(parts.method.as_str(), &path, authorizer),
         "body": body,
         "isBase64Encoded": !text
     });
-    let outcome = {
-        let mut lambda = lambda.lock().await;
-        let (api, function) = &mut *lambda;
-        api.invoke(function, event.to_string().as_bytes(), Duration::from_secs(30)).await
-    };
+    let outcome = invoke(&lambda, &event).await;
     let Outcome::Response(proxied) = outcome else {
         let mut response = Response::new(Full::new(Bytes::from(format!("{outcome:?}"))));
         *response.status_mut() = StatusCode::BAD_GATEWAY;
@@ -147,4 +187,25 @@ async fn forward(
         }
     }
     Ok(response)
+}
+
+fn request_context(method: &str, path: &str, authorizer: Value) -> Value {
+    json!({
+        "accountId": "123456789012",
+        "apiId": "gateway",
+        "authorizer": authorizer,
+        "domainName": "127.0.0.1",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+        "requestId": format!("gw-{:08x}", rand::random::<u32>()),
+        "routeKey": "$default",
+        "stage": "$default",
+        "time": "29/Nov/2026:12:00:00 +0000",
+        "timeEpoch": 1795953600000u64
+    })
+}
+
+async fn invoke(lambda: &Mutex<(RuntimeApi, Function)>, event: &Value) -> Outcome {
+    let mut lambda = lambda.lock().await;
+    let (api, function) = &mut *lambda;
+    api.invoke(function, event.to_string().as_bytes(), Duration::from_secs(30)).await
 }
