@@ -80,6 +80,8 @@ run: local-db
 	@echo
 	@echo "Try it (as demo-user, member of demo-org):"
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/management/v1/projects/demo-project/apps/demo-app/oidc_config/_generate_client_secret -H 'x-zitadel-orgid: demo-org'"
+	@echo "Then, as the client, with the clientSecret it returned:"
+	@echo "  curl -s -u 'demo-app@demo-project:<clientSecret>' http://127.0.0.1:$(PORT)/client/whoami"
 	@echo "Stop with Ctrl-C; 'make stop-db' stops DynamoDB Local (data stays in $(LOCAL_DIR)/dynamodb)."
 	@echo
 	$(LOCAL_ENV) target/debug/local --port $(PORT)
@@ -122,6 +124,7 @@ bench: deps tools
 	$(CARGO) build --release --bins --example floor
 	$(CARGO) build --release -p lambda-baseline
 	scripts/local-services.sh exec -- $(CARGO) bench --bench lambda
+	scripts/local-services.sh exec -- $(CARGO) bench --bench verify
 	$(CARGO) bench --bench micro
 
 ## Cold starts as Lambda runs them: DynamoDB Local behind TLS, the function's CPU capped

@@ -1,8 +1,9 @@
 //! Regenerates the client secret of an OIDC application: ZITADEL's Management API
 //! `RegenerateOIDCClientSecret`, rebuilt as AWS Lambda functions on DynamoDB.
 //!
-//! Data flows one way: event -> [`api`] or [`rotation`] -> [`regenerate`] -> [`store`].
-//! Nothing below `api` and `rotation` knows about Lambda or a wire format; nothing but
+//! Data flows one way: event -> [`api`] or [`rotation`] -> [`regenerate`] -> [`store`],
+//! and event -> [`authorizer`] -> [`authenticate`] -> [`store`].
+//! Nothing below `api`, `rotation` and `authorizer` knows about Lambda or a wire format; nothing but
 //! [`store`] knows about DynamoDB, and nothing but [`secrets`] knows the Secrets Manager SDK.
 
 pub mod api;
