@@ -173,10 +173,13 @@ impl<D: Directory> Authenticator<D> {
             Err(_) => (None, None),
         };
         let candidate = secret.unwrap_or_default();
+        // bcrypt reads 72 bytes and stops at NUL: a longer candidate, or one with a NUL,
+        // would match on its prefix alone. It is no secret of ours; it still costs the work.
+        let whole = candidate.len() <= MAX_SECRET_BYTES && !candidate.contains('\0');
         // Two verifications for every denial: against a hash, or the dummy of the same cost.
-        let result = if matches_hash(candidate, current.unwrap_or(&self.dummy_hash)) && current.is_some() {
+        let result = if self.verifies(candidate, current) && whole {
             Ok(Matched::Current)
-        } else if matches_hash(candidate, previous.unwrap_or(&self.dummy_hash)) && previous.is_some() {
+        } else if self.verifies(candidate, previous) && whole {
             Ok(Matched::Previous)
         } else {
             match eligible {
@@ -187,7 +190,30 @@ impl<D: Directory> Authenticator<D> {
         };
         Authentication { client, key, result }
     }
+
+    /// One bcrypt verification: against `hash`, or, where there is none or it is no
+    /// well-formed bcrypt hash (which would fail at once, without the work), against the
+    /// dummy, which never matches.
+    fn verifies(&self, candidate: &str, hash: Option<&str>) -> bool {
+        match hash.filter(|h| h.parse::<bcrypt::HashParts>().is_ok()) {
+            Some(hash) => {
+                if hash.get(4..6) != self.dummy_hash.get(4..6) {
+                    // A hash of another cost takes another time than the dummy: the
+                    // difference could tell a known client id from an unknown one.
+                    tracing::warn!("an app's hash has another bcrypt cost than SECRET_HASH_COST: rotate it");
+                }
+                matches_hash(candidate, hash)
+            }
+            None => {
+                matches_hash(candidate, &self.dummy_hash);
+                false
+            }
+        }
+    }
 }
+
+/// The most bytes of a secret bcrypt reads (secrets are 32 to 72 characters).
+const MAX_SECRET_BYTES: usize = 72;
 
 /// The app, if its client may authenticate with a secret: the lookup's app still names
 /// this client id, is ACTIVE, of a type with secrets, with a secret auth method.
@@ -320,6 +346,32 @@ mod tests {
         let verdict = verdict(&a, &credentials(CLIENT, secret.expose())).await;
         assert_eq!(verdict, Err(Denial::Unavailable("throttled".into())));
         assert_eq!(Denial::Unavailable(String::new()).outcome(), "unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_candidate_past_what_bcrypt_reads_is_no_match_even_on_a_matching_prefix() {
+        let store = MemoryStore::default();
+        let secret = ClientSecret::parse("A".repeat(72)).unwrap();
+        let mut app = oidc_app(key("org-a", "proj-1", "app-1"));
+        app.client_id = CLIENT.into();
+        app.secret_hash = Some(secret.hash(4).unwrap());
+        store.put_app(app.clone());
+        store.index_client(&ClientId::parse(CLIENT, "c").unwrap(), &app.key);
+        let a = Authenticator::new(store, 4);
+        assert_eq!(verdict(&a, &credentials(CLIENT, secret.expose())).await, Ok(Matched::Current));
+        let longer = format!("{}tail", secret.expose());
+        assert_eq!(verdict(&a, &credentials(CLIENT, &longer)).await, Err(Denial::WrongSecret));
+        let short = ClientSecret::parse("B".repeat(40)).unwrap();
+        app.secret_hash = Some(short.hash(4).unwrap());
+        a.directory.put_app(app.clone());
+        assert_eq!(
+            verdict(&a, &credentials(CLIENT, &format!("{}\0x", short.expose()))).await,
+            Err(Denial::WrongSecret)
+        );
+        // A stored value that is no bcrypt hash is verified against the dummy: no match, same work.
+        app.secret_hash = Some("not a hash".into());
+        a.directory.put_app(app);
+        assert_eq!(verdict(&a, &credentials(CLIENT, "not a hash")).await, Err(Denial::WrongSecret));
     }
 
     #[test]

@@ -70,10 +70,13 @@ fn credentials(headers: &lambda_http::http::HeaderMap) -> Credentials {
 /// event's ARN (`arn:aws:execute-api:region:account:api/stage/METHOD/path`), so that a
 /// cached answer serves every route.
 fn whole_api(method_arn: &str) -> Option<String> {
-    let (prefix, path) = method_arn.rsplit_once(':')?;
+    // Six fields: the path, last, comes from the caller's URL and may hold `:` itself.
+    let fields: Vec<&str> = method_arn.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, path] = fields[..] else { return None };
     let mut parts = path.split('/');
     let (api, stage) = (parts.next()?, parts.next()?);
-    (!api.is_empty() && !stage.is_empty()).then(|| format!("{prefix}:{api}/{stage}/*"))
+    (arn == "arn" && !api.is_empty() && !stage.is_empty())
+        .then(|| format!("{arn}:{partition}:{service}:{region}:{account}:{api}/{stage}/*"))
 }
 
 /// The function's state, built once at start-up.
@@ -102,8 +105,10 @@ impl<D: Directory> Authorizer<D> {
         let started = Instant::now();
         let (kind, presented) = match read_event(event) {
             Ok(read) => read,
-            Err(detail) => {
-                tracing::warn!(request_id, detail, "not an authorizer event");
+            // The parser's message may quote a header value, the credentials included: only
+            // the event kind goes to the log.
+            Err(kind) => {
+                tracing::warn!(request_id, kind, "an authorizer event that does not parse: denied");
                 return Err(UNAUTHORIZED.into());
             }
         };
@@ -196,18 +201,18 @@ fn read_event(event: Value) -> Result<(Kind, Credentials), String> {
     match (version.as_deref(), kind.as_deref()) {
         (Some("2.0"), Some("REQUEST")) => {
             let request: ApiGatewayV2CustomAuthorizerV2Request =
-                serde_json::from_value(event).map_err(|e| format!("payload 2.0: {e}"))?;
+                serde_json::from_value(event).map_err(|_| "HTTP API payload 2.0".to_owned())?;
             Ok((Kind::Simple, credentials(&request.headers)))
         }
         (Some("1.0"), Some("REQUEST")) => {
             let request: ApiGatewayV2CustomAuthorizerV1Request =
-                serde_json::from_value(event).map_err(|e| format!("payload 1.0: {e}"))?;
+                serde_json::from_value(event).map_err(|_| "HTTP API payload 1.0".to_owned())?;
             let arn = request.method_arn.as_deref().and_then(whole_api);
             Ok((Kind::Policy(arn), credentials(&request.headers)))
         }
         (None, Some("REQUEST")) => {
             let request: ApiGatewayCustomAuthorizerRequestTypeRequest =
-                serde_json::from_value(event).map_err(|e| format!("REST REQUEST: {e}"))?;
+                serde_json::from_value(event).map_err(|_| "REST API REQUEST".to_owned())?;
             let arn = request.method_arn.as_deref().and_then(whole_api);
             // A REST event also lists every value of a repeated header apart.
             let repeated =
@@ -217,7 +222,7 @@ fn read_event(event: Value) -> Result<(Kind, Credentials), String> {
         }
         (Some("2.0"), None) => {
             let request: ApiGatewayV2httpRequest =
-                serde_json::from_value(event).map_err(|e| format!("HTTP API request: {e}"))?;
+                serde_json::from_value(event).map_err(|_| "HTTP API request".to_owned())?;
             let context = request
                 .request_context
                 .authorizer
@@ -276,6 +281,11 @@ mod tests {
             Some("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/*")
         );
         assert_eq!(whole_api("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234").as_deref(), None);
+        // A `:` in the caller's path changes nothing.
+        assert_eq!(
+            whole_api("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/GET/orders/a:b/c").as_deref(),
+            Some("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/*")
+        );
     }
 
     proptest! {

@@ -369,6 +369,12 @@ fn the_client_secret_authorizer_is_verify_secret_with_simple_responses_and_a_ttl
     // The example route is behind it, and the alarm watches its unavailable outcome.
     let paths = &translated()["Resources"]["HttpApi"]["Properties"]["Body"]["paths"];
     assert_eq!(paths["/client/whoami"]["get"]["security"], serde_json::json!([{"ClientSecretAuthorizer": []}]));
+    // The authorizer reads only lookups of clients, apps, and keys that hold nothing.
+    let reads = statements(&template, "VerifySecretFunction");
+    let read = reads.iter().find(|s| actions(s) == ["dynamodb:GetItem"]).expect("a GetItem statement");
+    let leading = &read["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"];
+    let keys: Vec<&str> = leading.as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(keys, ["CLIENT#*", "ORG#*", "NOTHING#*", "WARM-UP"]);
     let alarm = &template["Resources"]["AuthenticationsUnavailableAlarm"]["Properties"];
     assert_eq!(alarm["MetricName"].as_str(), Some("Authentications"));
     assert_eq!(alarm["Dimensions"][1]["Value"].as_str(), Some("unavailable"));

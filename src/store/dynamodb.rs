@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::transact_write_items::{TransactWriteItemsError, TransactWriteItemsOutput};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem, Update};
@@ -392,16 +392,7 @@ impl Store for DynamoStore {
         let token = request_token();
         let items = self.transaction(c, &token).map_err(CommitError::Store)?;
         let membership_checked = matches!(c.guard, Guard::Membership { .. });
-        let sent = until_definite(c.deadline, ATTEMPT_TIMEOUT, RESOLVE_RESERVE, "TransactWriteItems", |attempt| {
-            self.client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(&token)
-                .customize()
-                .config_override(attempt)
-                .send()
-        })
-        .await;
+        let sent = self.transact_until_definite(&items, &token, c.deadline, RESOLVE_RESERVE).await;
         let why = match sent {
             Ok(Answer { result: Ok(_), .. }) => return Ok(()),
             Ok(Answer { result: Err(err), after_unknown }) => {
@@ -420,6 +411,29 @@ impl Store for DynamoStore {
             Err(failure) => return Err(CommitError::Store(failure.into_error())),
         };
         self.resolve(c, &token, why).await
+    }
+}
+
+impl DynamoStore {
+    /// One transaction under one `ClientRequestToken`, sent until its answer is definite
+    /// ([`until_definite`]): every write of this crate that spans items goes through here.
+    pub(super) async fn transact_until_definite(
+        &self,
+        items: &[TransactWriteItem],
+        token: &str,
+        deadline: Deadline,
+        reserve: Duration,
+    ) -> Result<Answer<TransactWriteItemsOutput, TransactWriteItemsError>, Failure> {
+        until_definite(deadline, ATTEMPT_TIMEOUT, reserve, "TransactWriteItems", |attempt| {
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(items.to_vec()))
+                .client_request_token(token)
+                .customize()
+                .config_override(attempt)
+                .send()
+        })
+        .await
     }
 }
 
@@ -543,13 +557,20 @@ impl DynamoStore {
 }
 
 /// A key outside every format of [`super::keys`]: the read that a lookup with nothing to
-/// look up costs (an authentication with a malformed header, an unknown client id).
-const NOTHING: &str = "NOTHING";
+/// look up costs (an authentication with a malformed header, an unknown client id). Random
+/// for each read, so that many such reads never meet on one item (one hot item would
+/// throttle, and tell unknown ids from known ones by it).
+fn nothing() -> Key {
+    key(format!("NOTHING#{:032x}", rand::random::<u128>()), "NOTHING".into())
+}
 
 impl Directory for DynamoStore {
     async fn client_app(&self, client: Option<&ClientId>, deadline: Deadline) -> Result<Option<AppKey>, Error> {
-        let (pk, sk) = client.map_or((NOTHING.to_owned(), NOTHING.to_owned()), client_lookup_key);
-        let Some(item) = self.consistent_get(key(pk, sk), deadline).await? else { return Ok(None) };
+        let read = client.map_or_else(nothing, |client| {
+            let (pk, sk) = client_lookup_key(client);
+            key(pk, sk)
+        });
+        let Some(item) = self.consistent_get(read, deadline).await? else { return Ok(None) };
         let field = |name: &str| text_attr(&item, name).unwrap_or_default();
         let parsed = (|| {
             Some(AppKey {
@@ -565,7 +586,7 @@ impl Directory for DynamoStore {
     }
 
     async fn app_item(&self, app: Option<&AppKey>, deadline: Deadline) -> Result<Option<Result<App, Error>>, Error> {
-        let read = app.map_or_else(|| key(NOTHING.into(), NOTHING.into()), app_key);
+        let read = app.map_or_else(nothing, app_key);
         let item = self.consistent_get(read, deadline).await?;
         Ok(app.zip(item).map(|(app, item)| app_from_item(app, &item)))
     }

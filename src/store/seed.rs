@@ -155,16 +155,8 @@ impl DynamoStore {
         ];
         // A transaction under one token: a resend of one that applied answers success.
         let token = request_token();
-        let answer =
-            until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "TransactWriteItems", |attempt| {
-                self.client()
-                    .transact_write_items()
-                    .set_transact_items(Some(items.clone()))
-                    .client_request_token(&token)
-                    .customize()
-                    .config_override(attempt)
-                    .send()
-            })
+        let answer = self
+            .transact_until_definite(&items, &token, admin_deadline(), Duration::ZERO)
             .await
             .map_err(Failure::into_write_error)?;
         let e = match answer {
@@ -343,16 +335,8 @@ impl DynamoStore {
                 TransactWriteItem::builder().update(update).build(),
                 TransactWriteItem::builder().put(event.put(self.table(), None)?).build(),
             ];
-            let answer =
-                until_definite(admin_deadline(), ATTEMPT_TIMEOUT, Duration::ZERO, "TransactWriteItems", |attempt| {
-                    self.client()
-                        .transact_write_items()
-                        .set_transact_items(Some(items.clone()))
-                        .client_request_token(&token)
-                        .customize()
-                        .config_override(attempt)
-                        .send()
-                })
+            let answer = self
+                .transact_until_definite(&items, &token, admin_deadline(), Duration::ZERO)
                 .await
                 .map_err(Failure::into_write_error)?;
             match answer {
