@@ -225,12 +225,16 @@ async fn inactive_apps_still_get_a_new_secret() {
 #[tokio::test]
 async fn non_oidc_apps_and_secretless_auth_methods_are_refused() {
     let f = fixture().await;
-    seed_app(&f.store, NewApp { app_type: "API".into(), ..NewApp::oidc(key(ORG, PROJECT, "api"), "c") }).await;
+    seed_app(&f.store, NewApp { app_type: "API".into(), ..NewApp::oidc(key(ORG, PROJECT, "api"), "c-api") }).await;
     let answer = send(&f.service, http_v2_jwt(&Call::post(PROJECT, "api"), Some(claims(USER, ORG)))).await;
     answer.assert_error(400, 3, "COMMAND-Ghrh3", "Application is not type OIDC");
     for method in ["NONE", "PRIVATE_KEY_JWT"] {
         let id = method.to_lowercase().replace('_', "-");
-        seed_app(&f.store, NewApp { auth_method: method.into(), ..NewApp::oidc(key(ORG, PROJECT, &id), "c") }).await;
+        seed_app(
+            &f.store,
+            NewApp { auth_method: method.into(), ..NewApp::oidc(key(ORG, PROJECT, &id), format!("c-{id}")) },
+        )
+        .await;
         let answer = send(&f.service, http_v2_jwt(&Call::post(PROJECT, &id), Some(claims(USER, ORG)))).await;
         answer.assert_error(400, 9, "COMMAND-GDrg2", "Chosen OIDC Auth Method does not require a secret");
     }
@@ -260,16 +264,17 @@ async fn unknown_paths_and_wrong_methods_answer_with_empty_details() {
 #[tokio::test]
 async fn a_foreign_org_is_forbidden_whether_or_not_the_app_exists_there() {
     let f = fixture().await;
-    seed_app(&f.store, NewApp::oidc(key(OTHER_ORG, PROJECT, APP), "foreign")).await;
+    // A project id belongs to one org (SPEC section 5): the other org's app is in its own.
+    seed_app(&f.store, NewApp::oidc(key(OTHER_ORG, "proj-b", APP), "foreign")).await;
     seed_member(&f.store, OTHER_ORG, None, "their-admin", &[APP_WRITE_PERMISSION]).await;
     let before = scan(&f.store).await;
-    for app_id in [APP, "does-not-exist"] {
-        let call = Call::post(PROJECT, app_id).org(OTHER_ORG);
+    for (project, app_id) in [("proj-b", APP), ("proj-b", "does-not-exist"), (PROJECT, APP)] {
+        let call = Call::post(project, app_id).org(OTHER_ORG);
         let answer = send(&f.service, http_v2_jwt(&call, Some(claims(USER, ORG)))).await;
         answer.assert_error(403, 7, "AUTH-5mWD2", "No matching permissions found");
     }
     // The home-org claim of another org does not help either: membership is per org.
-    let answer = send(&f.service, http_v2_jwt(&Call::post(PROJECT, APP), Some(claims(USER, OTHER_ORG)))).await;
+    let answer = send(&f.service, http_v2_jwt(&Call::post("proj-b", APP), Some(claims(USER, OTHER_ORG)))).await;
     answer.assert_error(403, 7, "AUTH-5mWD2", "No matching permissions found");
     assert_eq!(scan(&f.store).await, before, "nothing changed anywhere");
 }
