@@ -7,10 +7,33 @@ use time::macros::format_description;
 use crate::ids::{AppId, OrgId, ProjectId};
 
 pub const TYPE_OIDC: &str = "OIDC";
+pub const TYPE_API: &str = "API";
 pub const STATE_REMOVED: &str = "REMOVED";
 /// The auth methods that use a client secret; every other one (NONE, PRIVATE_KEY_JWT)
 /// is refused with COMMAND-GDrg2, as ZITADEL does.
 pub const SECRET_AUTH_METHODS: [&str; 2] = ["BASIC", "POST"];
+
+/// Which app types a door serves (SPEC section 12), and so what another type is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppKind {
+    /// OIDC apps only (v1 `RegenerateOIDCClientSecret`): another type is COMMAND-Ghrh3.
+    Oidc,
+    /// API apps only (v1 `RegenerateAPIClientSecret`): another type is COMMAND-aeH4.
+    Api,
+    /// Either type with client secrets (the v2 door, rotation): another type, SAML, is an
+    /// app that does not exist here.
+    WithSecret,
+}
+
+impl AppKind {
+    pub fn admits(self, app: &App) -> bool {
+        match self {
+            AppKind::Oidc => app.app_type == TYPE_OIDC,
+            AppKind::Api => app.app_type == TYPE_API,
+            AppKind::WithSecret => app.app_type == TYPE_OIDC || app.app_type == TYPE_API,
+        }
+    }
+}
 
 /// Which app: the org that owns it, its project, its id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

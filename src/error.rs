@@ -36,6 +36,8 @@ pub enum Error {
     AppNotFound,
     #[error("Application is not type OIDC")]
     NotOidc,
+    #[error("Application is not type API")]
+    NotApi,
     #[error("Chosen OIDC Auth Method does not require a secret")]
     NoSecretRequired,
     #[error("Application was changed concurrently, try again")]
@@ -65,7 +67,7 @@ impl Error {
     pub fn grpc_code(&self) -> u32 {
         match self {
             Error::Unauthenticated => code::UNAUTHENTICATED,
-            Error::IdMissing | Error::InvalidArgument(_) | Error::NotOidc => code::INVALID_ARGUMENT,
+            Error::IdMissing | Error::InvalidArgument(_) | Error::NotOidc | Error::NotApi => code::INVALID_ARGUMENT,
             Error::PermissionDenied => code::PERMISSION_DENIED,
             Error::AppNotFound | Error::RouteNotFound => code::NOT_FOUND,
             Error::NoSecretRequired => code::FAILED_PRECONDITION,
@@ -101,6 +103,7 @@ impl Error {
             Error::PermissionDenied => "AUTH-5mWD2",
             Error::AppNotFound => "COMMAND-2g66f",
             Error::NotOidc => "COMMAND-Ghrh3",
+            Error::NotApi => "COMMAND-aeH4",
             Error::NoSecretRequired => "COMMAND-GDrg2",
             Error::Conflict => "STORE-conflict",
             Error::Unavailable(_) => "STORE-unavailable",

@@ -13,7 +13,7 @@ use rand::RngExt;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::app::{App, AppKey};
+use crate::app::{App, AppKey, AppKind};
 use crate::config::SecretSettings;
 use crate::deadline::Deadline;
 use crate::error::Error;
@@ -93,6 +93,8 @@ pub struct Commit<'a> {
     pub key: &'a AppKey,
     pub guard: Guard<'a>,
     pub seen_sequence: u64,
+    /// The app's type as read: the write requires it unchanged, and names its event by it.
+    pub app_type: &'a str,
     /// `seen_sequence + 1`, checked before the commit so it can't overflow.
     pub next_sequence: u64,
     pub secret_hash: &'a str,
@@ -137,6 +139,8 @@ pub trait Store: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub key: AppKey,
+    /// Which app types the door serves.
+    pub kind: AppKind,
     pub authority: Authority,
     pub request_id: String,
     pub deadline: Deadline,
@@ -185,9 +189,15 @@ impl<S: Store> Regenerator<S> {
 
     /// The app, if `authority` may give it a new secret now: the checks of a write, with
     /// one consistent read and no write.
-    pub async fn writable_app(&self, key: &AppKey, authority: &Authority, deadline: Deadline) -> Result<App, Error> {
+    pub async fn writable_app(
+        &self,
+        key: &AppKey,
+        kind: AppKind,
+        authority: &Authority,
+        deadline: Deadline,
+    ) -> Result<App, Error> {
         let snapshot = self.store.load(key, authority.member(), deadline).await?;
-        check(authority, &snapshot).map(|(app, _)| app.clone())
+        check(kind, authority, &snapshot).map(|(app, _)| app.clone())
     }
 
     /// Whether `secret` is the app's current secret (never the previous one kept for a
@@ -195,11 +205,12 @@ impl<S: Store> Regenerator<S> {
     pub async fn is_current(
         &self,
         key: &AppKey,
+        kind: AppKind,
         authority: &Authority,
         secret: &ClientSecret,
         deadline: Deadline,
     ) -> Result<bool, Error> {
-        let app = self.writable_app(key, authority, deadline).await?;
+        let app = self.writable_app(key, kind, authority, deadline).await?;
         Ok(is_current_hash(&app, secret))
     }
 
@@ -249,7 +260,7 @@ impl<S: Store> Regenerator<S> {
             .instrument(tracing::info_span!(xray::READ))
             .await
             .map_err(CommitError::Store)?;
-        let (app, guard) = check(&request.authority, &snapshot).map_err(CommitError::Store)?;
+        let (app, guard) = check(request.kind, &request.authority, &snapshot).map_err(CommitError::Store)?;
         if unless_current && is_current_hash(app, secret) {
             return Ok(Installed::AlreadyCurrent);
         }
@@ -283,6 +294,7 @@ impl<S: Store> Regenerator<S> {
                 key: &request.key,
                 guard,
                 seen_sequence: app.sequence,
+                app_type: &app.app_type,
                 next_sequence,
                 secret_hash: hash,
                 change_date: now,
@@ -306,7 +318,7 @@ fn is_current_hash(app: &App, secret: &ClientSecret) -> bool {
 /// The checks of SPEC section 2, in its order: permission (before existence, so a caller
 /// cannot learn whether another org's app exists, nor anything of its item), existence,
 /// type, auth method. An item that does not parse is an error only after the permission.
-fn check<'a>(authority: &'a Authority, snapshot: &'a Snapshot) -> Result<(&'a App, Guard<'a>), Error> {
+fn check<'a>(kind: AppKind, authority: &'a Authority, snapshot: &'a Snapshot) -> Result<(&'a App, Guard<'a>), Error> {
     let guard = match authority {
         Authority::Member(user) => match snapshot.grant {
             Some(grant) => Guard::Membership { user, grant },
@@ -324,8 +336,12 @@ fn check<'a>(authority: &'a Authority, snapshot: &'a Snapshot) -> Result<(&'a Ap
     {
         return Err(Error::PermissionDenied);
     }
-    if !app.is_oidc() {
-        return Err(Error::NotOidc);
+    if !kind.admits(app) {
+        return Err(match kind {
+            AppKind::Oidc => Error::NotOidc,
+            AppKind::Api => Error::NotApi,
+            AppKind::WithSecret => Error::AppNotFound,
+        });
     }
     if !app.uses_secret() {
         return Err(Error::NoSecretRequired);
@@ -367,7 +383,13 @@ mod tests {
     }
 
     fn request(authority: Authority) -> Request {
-        Request { key: app_key(), authority, request_id: "req-1".into(), deadline: Deadline::for_request() }
+        Request {
+            key: app_key(),
+            kind: AppKind::Oidc,
+            authority,
+            request_id: "req-1".into(),
+            deadline: Deadline::for_request(),
+        }
     }
 
     fn member(name: &str) -> Request {
@@ -529,15 +551,23 @@ mod tests {
         assert!(matches!(r.install(&rotation, &secret).await.result.unwrap(), Installed::AlreadyCurrent));
         assert_eq!(r.store.events().len(), 1);
         assert_eq!((r.store.events()[0].actor.as_str(), r.store.events()[0].source), (ARN, "rotation"));
-        assert!(r.is_current(&app_key(), &rotation.authority, &secret, Deadline::for_request()).await.unwrap());
+        assert!(
+            r.is_current(&app_key(), AppKind::WithSecret, &rotation.authority, &secret, Deadline::for_request())
+                .await
+                .unwrap()
+        );
         r.regenerate(&member("user-1")).await.result.unwrap();
         assert!(
-            !r.is_current(&app_key(), &rotation.authority, &secret, Deadline::for_request()).await.unwrap(),
+            !r.is_current(&app_key(), AppKind::WithSecret, &rotation.authority, &secret, Deadline::for_request())
+                .await
+                .unwrap(),
             "previous is not current"
         );
         let intruder = Authority::RotationSecret(format!("{ARN}-other"));
         assert_eq!(
-            r.is_current(&app_key(), &intruder, &secret, Deadline::for_request()).await.unwrap_err(),
+            r.is_current(&app_key(), AppKind::WithSecret, &intruder, &secret, Deadline::for_request())
+                .await
+                .unwrap_err(),
             Error::PermissionDenied
         );
     }

@@ -26,7 +26,7 @@ use std::time::Instant;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppKey;
+use crate::app::{AppKey, AppKind};
 use crate::config::SecretSettings;
 use crate::deadline::Deadline;
 use crate::error::Error;
@@ -225,6 +225,9 @@ enum Step {
     Finish,
 }
 
+/// The apps a rotation may change: both types with client secrets.
+const ROTATED: AppKind = AppKind::WithSecret;
+
 /// The app a step works on, what may change it (the secret being rotated), and by when.
 struct Target {
     key: AppKey,
@@ -386,7 +389,7 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
     ) -> Result<&'static str, RotationError> {
         let app = self
             .regenerator
-            .writable_app(&target.key, &target.authority, target.deadline)
+            .writable_app(&target.key, ROTATED, &target.authority, target.deadline)
             .await
             .map_err(RotationError::App)?;
         if self.secrets.value(arn, Some(token), PENDING).await?.is_some() {
@@ -405,6 +408,7 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
         let secret = pending.secret()?;
         let request = Request {
             key: target.key.clone(),
+            kind: ROTATED,
             authority: target.authority.clone(),
             request_id: token.to_owned(),
             deadline: target.deadline,
@@ -421,7 +425,7 @@ impl<S: Store, M: Secrets> Rotation<S, M> {
     async fn is_current(&self, target: &Target, pending: &SecretDocument) -> Result<bool, RotationError> {
         let secret = pending.secret()?;
         self.regenerator
-            .is_current(&target.key, &target.authority, &secret, target.deadline)
+            .is_current(&target.key, ROTATED, &target.authority, &secret, target.deadline)
             .await
             .map_err(RotationError::App)
     }
@@ -580,6 +584,7 @@ mod tests {
         r.regenerator.store().grant(&org, &member, None, &[crate::regenerate::APP_WRITE_PERMISSION]);
         let request = Request {
             key: key("org-a", "proj-1", "app-1"),
+            kind: AppKind::Oidc,
             authority: Authority::Member(member),
             request_id: "http".into(),
             deadline: Deadline::for_request(),

@@ -578,3 +578,29 @@ async fn with_required_scopes_a_token_without_them_is_refused_before_any_read() 
     // Without required scopes (the default), a token without any scope is served.
     assert_eq!(send(&f.service, with_scopes(json!(null))).await.status, 200);
 }
+
+#[tokio::test]
+async fn the_v1_api_door_gives_an_api_app_a_secret_and_refuses_other_types() {
+    let f = fixture().await;
+    seed_app(&f.store, NewApp { app_type: "API".into(), ..NewApp::oidc(key(ORG, PROJECT, "api-1"), "c-api-1") }).await;
+    let api_route =
+        |app: &str| format!("/management/v1/projects/{PROJECT}/apps/{app}/api_config/_generate_client_secret");
+    let answer = send(&f.service, http_v2_jwt(&Call::raw("POST", &api_route("api-1")), Some(claims(USER, ORG)))).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(answer.sequence(), 1);
+    let stored = app(&f.store, ORG, PROJECT, "api-1").await;
+    assert!(verify_client_secret(&stored, answer.secret(), OffsetDateTime::now_utc()));
+    let events = events(&f.store, ORG, PROJECT, "api-1").await;
+    assert_eq!(text(&events[0], "type"), "project.application.config.api.secret.changed");
+    // The OIDC app through the API door, and the API app through the OIDC door.
+    let answer = send(&f.service, http_v2_jwt(&Call::raw("POST", &api_route(APP)), Some(claims(USER, ORG)))).await;
+    answer.assert_error(400, 3, "COMMAND-aeH4", "Application is not type API");
+    let answer = send(&f.service, http_v2_jwt(&Call::post(PROJECT, "api-1"), Some(claims(USER, ORG)))).await;
+    answer.assert_error(400, 3, "COMMAND-Ghrh3", "Application is not type OIDC");
+    // Permission still comes first: an outsider learns nothing of the API app.
+    let answer =
+        send(&f.service, http_v2_jwt(&Call::raw("POST", &api_route("api-1")), Some(claims("stranger", ORG)))).await;
+    answer.assert_error(403, 7, "AUTH-5mWD2", "No matching permissions found");
+    assert_eq!(app(&f.store, ORG, PROJECT, "api-1").await.sequence, 1, "nothing else was written");
+    assert_eq!(app(&f.store, ORG, PROJECT, APP).await.sequence, 0);
+}

@@ -71,6 +71,11 @@ impl RuntimeApi {
 async fn demo_table() -> DynamoStore {
     let store = empty_table().await;
     seed_app(&store, NewApp::oidc(key("demo-org", "demo-project", "demo-app"), "demo-app@demo-project")).await;
+    let api_app = NewApp {
+        app_type: "API".into(),
+        ..NewApp::oidc(key("demo-org", "demo-project", "demo-api"), "demo-api@demo-project")
+    };
+    seed_app(&store, api_app).await;
     seed_member(&store, "demo-org", None, "demo-user", &[APP_WRITE_PERMISSION]).await;
     store
 }
@@ -256,6 +261,16 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
                 let secret = answer.body["clientSecret"].as_str().expect("clientSecret").to_owned();
                 assert!(secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_alphanumeric()), "{name}");
                 assert_eq!(answer.body.as_object().unwrap().len(), 2);
+                secrets.push(secret);
+            }
+            // The v1 API door, on the demo API app: its own sequence.
+            "apigw-http-jwt-api-config.json" => {
+                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
+                answer.assert_headers();
+                assert_eq!(answer.body["details"]["sequence"], json!("1"), "{name}");
+                let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
+                let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
+                assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
                 secrets.push(secret);
             }
             "alb.json" | "function-url.json" | "error-no-identity.json" => {
@@ -518,6 +533,9 @@ async fn published_grpc_web_and_connect_clients_regenerate_and_read_every_error_
         call(member, None, "demo-project", "api-app"),
         call(member, Some("demo-org"), "demo-project", "spa"),
         call(member, None, "demo-project", "bad#id"),
+        // The v1 API door, through ZITADEL's own ManagementService descriptor.
+        json!({"token": member, "projectId": "demo-project", "appId": "api-app", "method": "regenerateAPIClientSecret"}),
+        json!({"token": member, "projectId": "demo-project", "appId": "demo-app", "method": "regenerateAPIClientSecret"}),
     ]);
     let errors: [(u64, &str, &str); 6] = [
         (16, "AUTH-7fs1e", "Token is invalid"),
@@ -530,7 +548,7 @@ async fn published_grpc_web_and_connect_clients_regenerate_and_read_every_error_
     let mut sequence = 0;
     for transport in ["zitadel-grpc-web", "grpc-web", "connect"] {
         let results = node_client(transport, &gateway.url(), &calls).await;
-        assert_eq!(results.len(), 8, "{transport}");
+        assert_eq!(results.len(), 10, "{transport}");
         let success = &results[0];
         assert_eq!(success["ok"], json!(true), "{transport}: {success}");
         sequence += 1;
@@ -553,6 +571,18 @@ async fn published_grpc_web_and_connect_clients_regenerate_and_read_every_error_
             assert_eq!(result["message"], json!(format!("{text} ({id})")), "{transport}: {result}");
         }
         assert_eq!((results[7]["code"].as_u64(), results[7]["detailId"].as_str()), (Some(3), Some("REQ-invalid")));
+        let api_app = &results[8];
+        assert_eq!(api_app["ok"], json!(true), "{transport}: {api_app}");
+        assert_eq!(api_app["sequence"], json!(sequence.to_string()), "{transport}: the API app's own sequence");
+        let stored = app(&store, "demo-org", "demo-project", "api-app").await;
+        assert!(verify_client_secret(&stored, api_app["clientSecret"].as_str().unwrap(), OffsetDateTime::now_utc()));
+        let not_api = &results[9];
+        assert_eq!(
+            (not_api["code"].as_u64(), not_api["detailId"].as_str()),
+            (Some(3), Some("COMMAND-aeH4")),
+            "{transport}"
+        );
+        assert_eq!(not_api["detailMessage"], json!("Application is not type API"));
         let unavailable =
             node_client(transport, &down.url(), &json!([call(member, None, "demo-project", "demo-app")])).await;
         assert_eq!(unavailable[0]["code"], json!(14), "{transport}: {}", unavailable[0]);
@@ -560,6 +590,9 @@ async fn published_grpc_web_and_connect_clients_regenerate_and_read_every_error_
     }
     assert_eq!(app(&store, "demo-org", "demo-project", "demo-app").await.sequence, 3);
     assert_eq!(events(&store, "demo-org", "demo-project", "demo-app").await.len(), 3);
+    let api_events = events(&store, "demo-org", "demo-project", "api-app").await;
+    assert_eq!(api_events.len(), 3);
+    assert!(api_events.iter().all(|e| text(e, "type") == "project.application.config.api.secret.changed"));
 }
 
 /// Asserts that `line` is a CloudWatch Embedded Metric Format document: an `_aws` block

@@ -347,3 +347,24 @@ async fn a_client_sees_zero_failed_authentications_across_rotations_with_a_grace
     assert_eq!(with_grace.denied, 0, "zero failed authentications: {with_grace:?}");
     assert!(without.denied > 0, "with no grace period the same run must see denials: {without:?}");
 }
+
+#[tokio::test]
+async fn an_api_app_rotates_as_an_oidc_app_does() {
+    let store = empty_table().await;
+    let secrets = secrets_client().await;
+    let arn = create_app_secret(&secrets, ORG, PROJECT, APP).await;
+    let api_app = NewApp {
+        app_type: "API".into(),
+        rotation_secret_arn: Some(arn.clone()),
+        ..NewApp::oidc(key(ORG, PROJECT, APP), "client-1")
+    };
+    seed_app(&store, api_app).await;
+    let rotation = Rotation::new(SecretsManager::new(secrets.clone()), store.clone(), SecretSettings::default());
+    let f = Fixture { store, secrets, arn, rotation };
+    let secret = f.rotate().await;
+    let app = f.app().await;
+    assert!(verify_client_secret(&app, &secret, OffsetDateTime::now_utc()));
+    assert_eq!(app.sequence, 1);
+    let events = events(&f.store, ORG, PROJECT, APP).await;
+    assert_eq!(text(&events[0], "type"), "project.application.config.api.secret.changed");
+}

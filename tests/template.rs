@@ -60,6 +60,9 @@ fn the_grpc_route_shares_the_authorizer_and_cors_exposes_the_grpc_status() {
     let paths: Vec<&str> =
         events.as_mapping().unwrap().values().filter_map(|e| e["Properties"]["Path"].as_str()).collect();
     assert!(paths.contains(&"/zitadel.management.v1.ManagementService/{method}"), "{paths:?}");
+    for door in oidc_client_secret::api::doors::DOORS {
+        assert!(paths.contains(&door.resource), "{} has no route: {paths:?}", door.method);
+    }
     let Value::Tagged(cors) = &api["CorsConfiguration"] else {
         panic!("CorsConfiguration is conditional on the origins")
     };

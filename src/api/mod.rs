@@ -12,6 +12,7 @@
 //! no-cache headers; every request leaves exactly one log line, which never holds a secret.
 
 pub mod connect;
+pub mod doors;
 mod event;
 pub mod grpc_web;
 pub mod identity;
@@ -27,6 +28,10 @@ use lambda_http::http::Method;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service as _, service_fn};
 
+use doors::Door;
+
+/// A request's project and app ids, as it spelled them.
+type RawIds = (String, String);
 pub use event::request_from_event;
 pub use rest::{failure, success};
 
@@ -45,9 +50,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Header values a request may carry, and bytes per header (name and value).
 pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
-/// The gRPC service's path prefix, and this call's method under it.
+/// The gRPC service's path prefix; the doors' methods are under it.
 pub const GRPC_SERVICE: &str = "/zitadel.management.v1.ManagementService/";
-pub const GRPC_METHOD: &str = "RegenerateOIDCClientSecret";
 
 /// How a request is spoken, from its path and `content-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,20 +89,21 @@ impl Transport {
         }
     }
 
-    /// For REST, the route's raw ids; for the gRPC transports, only the method's check
-    /// (their ids are in the message).
-    fn route(self, request: &Request, path: &str) -> Result<Option<(String, String)>, Error> {
+    /// The door, and for REST the route's raw ids; for the gRPC transports, the method's
+    /// door (their ids are in the message).
+    fn route(self, request: &Request, path: &str) -> Result<(&'static Door, Option<RawIds>), Error> {
         match self {
-            Transport::Rest => rest::route(request, path).map(Some),
+            Transport::Rest => rest::route(request, path).map(|(door, ids)| (door, Some(ids))),
             Transport::NativeGrpc => Err(Error::MethodNotAllowed),
             Transport::Unsupported => Err(Error::invalid(
                 "invalid content-type: the gRPC path takes application/grpc-web+proto, application/grpc-web-text+proto, application/proto or application/json",
             )),
             Transport::GrpcWeb { .. } | Transport::Connect { .. } => {
-                if path.strip_prefix(GRPC_SERVICE) != Some(GRPC_METHOD) || request.method() != Method::POST {
-                    return Err(Error::MethodNotAllowed);
+                let door = path.strip_prefix(GRPC_SERVICE).and_then(doors::by_method);
+                match door {
+                    Some(door) if request.method() == Method::POST => Ok((door, None)),
+                    _ => Err(Error::MethodNotAllowed),
                 }
-                Ok(None)
             }
         }
     }
@@ -153,6 +158,8 @@ pub struct Service<S> {
 
 /// What serving one request came to: the fields of its log line, and its result.
 struct Served {
+    /// The method, once the route named one.
+    method: Option<&'static str>,
     key: Option<AppKey>,
     attempts: u32,
     result: Result<Outcome, Error>,
@@ -186,13 +193,14 @@ impl<S: Store> Service<S> {
         let (served, response) = served.unwrap_or_else(|panic| {
             let result = Err(Error::Internal(panic_message(&*panic)));
             let response = transport.encode(&result);
-            (Served { key: None, attempts: 0, result }, response)
+            (Served { method: None, key: None, attempts: 0, result }, response)
         });
         let field = |f: fn(&AppKey) -> &str| Value::from(served.key.as_ref().map(f).unwrap_or(""));
         let error = served.result.as_ref().err();
         let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
         let fields = Map::from_iter([
             ("request_id".to_owned(), Value::from(request_id.as_str())),
+            ("method".to_owned(), Value::from(served.method.unwrap_or(""))),
             ("org".to_owned(), field(|k| k.org.as_str())),
             ("project".to_owned(), field(|k| k.project.as_str())),
             ("app".to_owned(), field(|k| k.app.as_str())),
@@ -223,27 +231,33 @@ impl<S: Store> Service<S> {
     }
 
     async fn serve(&self, transport: Transport, request: &Request, path: &str, request_id: &str) -> Served {
-        let (key, user) = match self.parse(transport, request, path) {
+        let (door, key, user) = match self.parse(transport, request, path) {
             Ok(parsed) => parsed,
-            Err(error) => return Served { key: None, attempts: 0, result: Err(error) },
+            Err(error) => return Served { method: None, key: None, attempts: 0, result: Err(error) },
         };
         // Lambda's deadline for this invocation, or the function timeout's from now.
         let deadline =
             request.lambda_context_ref().map_or_else(Deadline::for_request, |c| Deadline::from_lambda(c.deadline));
         let use_case = crate::regenerate::Request {
             key,
+            kind: door.apps,
             authority: Authority::Member(user),
             request_id: request_id.to_owned(),
             deadline,
         };
         let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
-        Served { key: Some(use_case.key), attempts, result }
+        Served { method: Some(door.method), key: Some(use_case.key), attempts, result }
     }
 
     /// Everything that can be refused without storage, in SPEC order: route, identity,
     /// ids (from the path, or the message), headers, org, body.
-    fn parse(&self, transport: Transport, request: &Request, path: &str) -> Result<(AppKey, UserId), Error> {
-        let route_ids = transport.route(request, path)?;
+    fn parse(
+        &self,
+        transport: Transport,
+        request: &Request,
+        path: &str,
+    ) -> Result<(&'static Door, AppKey, UserId), Error> {
+        let (door, route_ids) = transport.route(request, path)?;
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
         // A token without the scopes the deployment requires may not drive a read.
         if !self.required_scopes.is_empty() {
@@ -265,7 +279,7 @@ impl<S: Store> Service<S> {
             None => caller.home_org.clone(),
         };
         transport.check_body(request)?;
-        Ok((AppKey { org, project, app }, caller.user))
+        Ok((door, AppKey { org, project, app }, caller.user))
     }
 }
 

@@ -12,29 +12,26 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 
 use super::MAX_BODY_BYTES;
+use super::doors::{DOORS, Door};
 use crate::app::format_timestamp;
 use crate::error::Error;
 use crate::regenerate::Outcome;
 
-/// The route, segment by segment; `{}` marks the project id and the app id.
-const ROUTE: [&str; 8] = ["management", "v1", "projects", "{}", "apps", "{}", "oidc_config", "_generate_client_secret"];
-
-/// The REST API resource of this operation.
-const RESOURCE: &str = "/management/v1/projects/{projectId}/apps/{appId}/oidc_config/_generate_client_secret";
-
-/// The raw project and app ids, from `pathParameters` or else from the raw path
-/// (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded. The route is
-/// checked either way: the raw path, or a REST API's resource, must be this operation's,
-/// so no other route that happens to name `projectId` and `appId` reaches the use case.
-pub(super) fn route(request: &Request, path: &str) -> Result<(String, String), Error> {
-    let from_path = match_path(path);
-    let rest_resource = matches!(
-        request.request_context_ref(),
-        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) if c.resource_path.as_deref() == Some(RESOURCE)
-    );
-    if from_path.is_none() && !rest_resource {
-        return Err(Error::RouteNotFound);
-    }
+/// The door and the raw project and app ids, from `pathParameters` or else from the raw
+/// path (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded. The route
+/// is checked either way: the raw path, or a REST API's resource, must be a door's, so no
+/// other route that happens to name `projectId` and `appId` reaches the use case.
+pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, (String, String)), Error> {
+    let resource = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.resource_path.as_deref(),
+        _ => None,
+    };
+    let matched = DOORS.into_iter().find_map(|door| match match_path(&door.route, path) {
+        Some(ids) => Some((door, Some(ids))),
+        None if resource == Some(door.resource) => Some((door, None)),
+        None => None,
+    });
+    let Some((door, from_path)) = matched else { return Err(Error::RouteNotFound) };
     let from_parameters = request
         .path_parameters_ref()
         .and_then(|params| Some((params.first("projectId")?.to_owned(), params.first("appId")?.to_owned())));
@@ -46,20 +43,20 @@ pub(super) fn route(request: &Request, path: &str) -> Result<(String, String), E
     if request.method() != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
-    Ok(ids)
+    Ok((door, ids))
 }
 
 /// `None` when the path is not this route; an error when a segment is not UTF-8.
-fn match_path(path: &str) -> Option<Result<(String, String), Error>> {
+fn match_path(route: &[&str], path: &str) -> Option<Result<(String, String), Error>> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    if segments.len() != ROUTE.len() {
+    if segments.len() != route.len() {
         return None;
     }
     let mut ids = Vec::with_capacity(2);
-    for (segment, expected) in segments.iter().zip(ROUTE) {
-        if expected == "{}" {
+    for (segment, expected) in segments.iter().zip(route) {
+        if *expected == "{}" {
             ids.push(*segment);
-        } else if *segment != expected {
+        } else if segment != expected {
             return None;
         }
     }
@@ -161,20 +158,33 @@ pub(super) fn encode(result: &Result<Outcome, Error>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::doors::V1_OIDC;
     use super::*;
 
     #[test]
     fn raw_path_matches_and_decodes() {
-        let (p, a) = match_path("/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret")
+        let (p, a) =
+            match_path(&V1_OIDC.route, "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret")
+                .unwrap()
+                .unwrap();
+        assert_eq!((p.as_str(), a.as_str()), ("p-x", "a@b"));
+        assert!(match_path(&V1_OIDC.route, "/management/v1/projects/p/apps/a/oidc_config").is_none());
+        assert!(
+            match_path(&V1_OIDC.route, "/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x")
+                .is_none()
+        );
+        assert!(
+            match_path(&V1_OIDC.route, "/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret")
+                .is_none()
+        );
+        assert!(
+            match_path(&V1_OIDC.route, "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret")
+                .unwrap()
+                .is_err()
+        );
+        let (p, _) = match_path(&V1_OIDC.route, "/management/v1/projects//apps/a/oidc_config/_generate_client_secret")
             .unwrap()
             .unwrap();
-        assert_eq!((p.as_str(), a.as_str()), ("p-x", "a@b"));
-        assert!(match_path("/management/v1/projects/p/apps/a/oidc_config").is_none());
-        assert!(match_path("/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x").is_none());
-        assert!(match_path("/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret").is_none());
-        assert!(match_path("/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret").unwrap().is_err());
-        let (p, _) =
-            match_path("/management/v1/projects//apps/a/oidc_config/_generate_client_secret").unwrap().unwrap();
         assert_eq!(p, "");
     }
 

@@ -30,8 +30,14 @@ use crate::error::Error;
 use crate::ids::{AppId, ClientId, OrgId, ProjectId, UserId};
 use crate::regenerate::{APP_WRITE_PERMISSION, Commit, CommitError, Grant, Guard, Snapshot, Store};
 
-/// The event type ZITADEL records for this change.
+/// The event type ZITADEL records for this change, by app type.
 pub const EVENT_TYPE: &str = "project.application.config.oidc.secret.changed";
+pub const API_EVENT_TYPE: &str = "project.application.config.api.secret.changed";
+
+/// The event of a secret change of an app of `app_type` (OIDC or API).
+pub fn event_type(app_type: &str) -> &'static str {
+    if app_type == app::TYPE_API { API_EVENT_TYPE } else { EVENT_TYPE }
+}
 /// The event of `admin revoke-previous` (SPEC section 11).
 pub const PREVIOUS_REVOKED_EVENT_TYPE: &str = "project.application.config.secret.previous.revoked";
 
@@ -708,7 +714,7 @@ fn app_update(table: &str, c: &Commit<'_>, token: &str) -> Result<Update, Error>
         (":next".to_owned(), n(c.next_sequence)),
         (":seen".to_owned(), n(c.seen_sequence)),
         (":now".to_owned(), s(format_timestamp(c.change_date))),
-        (":oidc".to_owned(), s(app::TYPE_OIDC)),
+        (":type".to_owned(), s(c.app_type)),
         (":removed".to_owned(), s(app::STATE_REMOVED)),
         (":m1".to_owned(), s(app::SECRET_AUTH_METHODS[0])),
         (":m2".to_owned(), s(app::SECRET_AUTH_METHODS[1])),
@@ -725,7 +731,7 @@ fn app_update(table: &str, c: &Commit<'_>, token: &str) -> Result<Update, Error>
         None => " REMOVE previousSecretHash, previousSecretExpiresAt, #fence",
     };
     let mut condition = format!(
-        "attribute_exists(pk) AND {} AND appType = :oidc AND #state <> :removed AND authMethod IN (:m1, :m2) AND NOT contains(#fence, :token)",
+        "attribute_exists(pk) AND {} AND appType = :type AND #state <> :removed AND authMethod IN (:m1, :m2) AND NOT contains(#fence, :token)",
         sequence_matches(c.seen_sequence)
     );
     if let Guard::RotationSecret { arn } = c.guard {
@@ -755,7 +761,7 @@ fn event_put(table: &str, c: &Commit<'_>, retention: Option<Duration>) -> Result
     let event = Event {
         key: c.key,
         sequence: c.next_sequence,
-        kind: EVENT_TYPE,
+        kind: event_type(c.app_type),
         at: c.change_date,
         actor: c.actor,
         source: c.source,

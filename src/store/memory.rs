@@ -155,7 +155,12 @@ impl Store for MemoryStore {
             Guard::RotationSecret { arn } => app.rotation_secret_arn.as_deref() == Some(arn),
             Guard::Membership { .. } => true,
         };
-        if app.sequence != c.seen_sequence || !app.is_oidc() || app.is_removed() || !app.uses_secret() || !rotation_ok {
+        if app.sequence != c.seen_sequence
+            || app.app_type != c.app_type
+            || app.is_removed()
+            || !app.uses_secret()
+            || !rotation_ok
+        {
             return Err(CommitError::Conflict);
         }
         app.secret_hash = Some(c.secret_hash.to_owned());

@@ -5,7 +5,9 @@
 // transport: "zitadel-grpc-web" (@zitadel/client's web transport, the one ZITADEL's
 // console family uses), "grpc-web" (@connectrpc/connect-node's gRPC-web transport) or
 // "connect" (@connectrpc/connect-node's Connect transport, JSON). calls.json is a list of
-// {token, org?, projectId, appId}; the token travels as "Authorization: Bearer <token>".
+// {token, org?, projectId, appId, method?}; the token travels as "Authorization: Bearer
+// <token>"; method is the ManagementService method (default regenerateOIDCClientSecret;
+// regenerateAPIClientSecret takes the same request and answers the same shape).
 // Prints one JSON list: per call, the response's fields or the error's code and
 // zitadel.v1.ErrorDetail, as the client library read them.
 import { readFileSync } from "node:fs";
@@ -41,7 +43,8 @@ for (const call of calls) {
   const client = createClient(ManagementService, transport(call.token));
   const headers = call.org ? { "x-zitadel-orgid": call.org } : {};
   try {
-    const res = await client.regenerateOIDCClientSecret({ projectId: call.projectId, appId: call.appId }, { headers });
+    const method = call.method ?? "regenerateOIDCClientSecret";
+    const res = await client[method]({ projectId: call.projectId, appId: call.appId }, { headers });
     results.push({
       ok: true,
       clientSecret: res.clientSecret,
