@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the pure parts: what one request costs before and after storage.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use oidc_client_secret::api::doors::Wire;
 use oidc_client_secret::api::{failure, grpc_web, request_from_event, success};
 use oidc_client_secret::app::parse_timestamp;
 use oidc_client_secret::error::Error;
@@ -31,11 +32,17 @@ fn pure_parts(c: &mut Criterion) {
     let conflict = Error::Conflict;
     c.bench_function("response: encode an error envelope", |b| b.iter(|| failure(black_box(&conflict))));
     let frame = grpc_web_frame();
-    c.bench_function("gRPC-web: decode a request frame", |b| b.iter(|| grpc_web::decode(black_box(&frame), false)));
+    c.bench_function("gRPC-web: decode a request frame", |b| {
+        b.iter(|| grpc_web::decode(black_box(&frame), false, Wire::V1))
+    });
     let success = Ok(outcome.clone());
-    c.bench_function("gRPC-web: encode a response", |b| b.iter(|| grpc_web::encode(black_box(&success), false)));
+    c.bench_function("gRPC-web: encode a response", |b| {
+        b.iter(|| grpc_web::encode(black_box(&success), false, Wire::V1))
+    });
     let failure = Err(Error::AppNotFound);
-    c.bench_function("gRPC-web: encode an error", |b| b.iter(|| grpc_web::encode(black_box(&failure), false)));
+    c.bench_function("gRPC-web: encode an error", |b| {
+        b.iter(|| grpc_web::encode(black_box(&failure), false, Wire::V1))
+    });
 }
 
 /// The body of `events/grpc-web-binary.json`, as the function receives it.

@@ -27,6 +27,9 @@ pub enum Error {
     Unauthenticated,
     #[error("ID missing")]
     IdMissing,
+    /// The v2 door's own id for a missing id.
+    #[error("ID missing")]
+    IdMissingV2,
     /// Malformed input; the text names the field and the rule.
     #[error("{0}")]
     InvalidArgument(String),
@@ -34,6 +37,9 @@ pub enum Error {
     PermissionDenied,
     #[error("Application doesn't exist")]
     AppNotFound,
+    /// The v2 door's own id for an app that is missing, REMOVED, SAML, or not the caller's.
+    #[error("Application doesn't exist")]
+    AppNotFoundV2,
     #[error("Application is not type OIDC")]
     NotOidc,
     #[error("Application is not type API")]
@@ -67,9 +73,11 @@ impl Error {
     pub fn grpc_code(&self) -> u32 {
         match self {
             Error::Unauthenticated => code::UNAUTHENTICATED,
-            Error::IdMissing | Error::InvalidArgument(_) | Error::NotOidc | Error::NotApi => code::INVALID_ARGUMENT,
+            Error::IdMissing | Error::IdMissingV2 | Error::InvalidArgument(_) | Error::NotOidc | Error::NotApi => {
+                code::INVALID_ARGUMENT
+            }
             Error::PermissionDenied => code::PERMISSION_DENIED,
-            Error::AppNotFound | Error::RouteNotFound => code::NOT_FOUND,
+            Error::AppNotFound | Error::AppNotFoundV2 | Error::RouteNotFound => code::NOT_FOUND,
             Error::NoSecretRequired => code::FAILED_PRECONDITION,
             Error::Conflict => code::ABORTED,
             Error::Unavailable(_) => code::UNAVAILABLE,
@@ -99,9 +107,11 @@ impl Error {
         Some(match self {
             Error::Unauthenticated => "AUTH-7fs1e",
             Error::IdMissing => "COMMAND-99i83",
+            Error::IdMissingV2 => "COMMAND-KJ29c",
             Error::InvalidArgument(_) => "REQ-invalid",
             Error::PermissionDenied => "AUTH-5mWD2",
             Error::AppNotFound => "COMMAND-2g66f",
+            Error::AppNotFoundV2 => "COMMAND-Kd92s",
             Error::NotOidc => "COMMAND-Ghrh3",
             Error::NotApi => "COMMAND-aeH4",
             Error::NoSecretRequired => "COMMAND-GDrg2",

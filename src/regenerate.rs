@@ -17,7 +17,7 @@ use crate::app::{App, AppKey, AppKind};
 use crate::config::SecretSettings;
 use crate::deadline::Deadline;
 use crate::error::Error;
-use crate::ids::{OrgId, UserId};
+use crate::ids::{OrgId, ProjectId, UserId};
 use crate::secret::{ClientSecret, matches_hash};
 use crate::xray;
 
@@ -134,6 +134,12 @@ pub trait Store: Send + Sync {
     /// adapter that loses track of the outcome resolves it before answering, and says so
     /// when the deadline leaves no time to.
     fn commit(&self, commit: &Commit<'_>) -> impl Future<Output = Result<(), CommitError>> + Send;
+    /// The org that owns a project (the project lookup, SPEC section 5), read consistently.
+    fn project_org(
+        &self,
+        project: &ProjectId,
+        deadline: Deadline,
+    ) -> impl Future<Output = Result<Option<OrgId>, Error>> + Send;
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +191,11 @@ impl<S: Store> Regenerator<S> {
     #[cfg(test)]
     pub(crate) fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The org that owns `project`, for a door that names no org.
+    pub async fn project_org(&self, project: &ProjectId, deadline: Deadline) -> Result<Option<OrgId>, Error> {
+        self.store.project_org(project, deadline).await
     }
 
     /// The app, if `authority` may give it a new secret now: the checks of a write, with
@@ -360,7 +371,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::ids::ProjectId;
     use crate::secret::verify_client_secret;
     use crate::store::memory::{MemoryStore, key, oidc_app};
 

@@ -246,3 +246,98 @@ async fn connect_json_and_proto_regenerate_and_errors_are_connect_json() {
     let unauthenticated = send(&f.service, http_v2_jwt(&json_call, None)).await;
     assert_eq!((unauthenticated.status, &unauthenticated.json["code"]), (401, &json!("unauthenticated")));
 }
+
+const V2_PATH: &str = "/zitadel.application.v2.ApplicationService/GenerateClientSecret";
+
+/// A v2 call over Connect JSON, the curl-able form, with the caller's claims.
+async fn v2_connect(f: &Fixture, body: Value, claims: Value, org_header: Option<&str>) -> Answer {
+    let mut call = grpc_call("application/json", b"");
+    call.path = V2_PATH.into();
+    call.body = Some(body.to_string());
+    call.base64 = false;
+    if let Some(org) = org_header {
+        call = call.org(org);
+    }
+    send(&f.service, http_v2_jwt(&call, Some(claims))).await
+}
+
+#[tokio::test]
+async fn the_v2_door_finds_the_org_from_the_project_and_serves_oidc_and_api_apps() {
+    use oidc_client_secret::api::proto::{ClientSecretResponse, GenerateClientSecretRequest};
+    use oidc_client_secret::store::seed::NewApp;
+    let f = fixture().await;
+    seed_app(&f.store, NewApp { app_type: "API".into(), ..NewApp::oidc(key(ORG, PROJECT, "api-1"), "c-api-1") }).await;
+    // Connect JSON: `applicationId`, `projectId`; the answer `clientSecret`, `creationDate`.
+    let answer = v2_connect(&f, json!({"applicationId": APP, "projectId": PROJECT}), claims(USER, ORG), None).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    let object = answer.json.as_object().unwrap();
+    assert_eq!(object.keys().collect::<Vec<_>>(), ["clientSecret", "creationDate"]);
+    let stored = app(&f.store, ORG, PROJECT, APP).await;
+    assert!(verify_client_secret(&stored, answer.json["clientSecret"].as_str().unwrap(), OffsetDateTime::now_utc()));
+    assert_eq!(stored.sequence, 1, "the same sequence as every other door");
+    // An API app, through gRPC-web frames built from ZITADEL's field numbers (application_id = 1, project_id = 2).
+    let request = GenerateClientSecretRequest { application_id: "api-1".into(), project_id: PROJECT.into() };
+    let mut call = grpc_call("application/grpc-web+proto", &frame(0, &request.encode_to_vec()));
+    call.path = V2_PATH.into();
+    let response = f.service.handle(http_v2_jwt(&call, Some(claims(USER, ORG)))).await;
+    assert_eq!(response.status(), 200);
+    let body = match response.body() {
+        Body::Binary(bytes) => bytes.clone(),
+        other => panic!("{other:?}"),
+    };
+    let length = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    let decoded = ClientSecretResponse::decode(&body[5..5 + length]).unwrap();
+    let trailers = std::str::from_utf8(&body[10 + length..]).unwrap();
+    assert_eq!(trailers, "grpc-status: 0\r\n");
+    let stored = app(&f.store, ORG, PROJECT, "api-1").await;
+    assert!(verify_client_secret(&stored, &decoded.client_secret, OffsetDateTime::now_utc()));
+    // creation_date is the change's time (ZITADEL's secret-changed event date).
+    let changed = decoded.creation_date.unwrap().seconds;
+    assert!((changed - OffsetDateTime::now_utc().unix_timestamp()).abs() <= 5, "{changed}");
+    // v2's own ids: an empty id, and an app that does not exist (or is SAML).
+    let answer = v2_connect(&f, json!({"applicationId": "", "projectId": PROJECT}), claims(USER, ORG), None).await;
+    assert_eq!((answer.status, answer.json["message"].as_str()), (400, Some("ID missing (COMMAND-KJ29c)")));
+    seed_app(&f.store, NewApp { app_type: "SAML".into(), ..NewApp::oidc(key(ORG, PROJECT, "saml-1"), "c-saml-1") })
+        .await;
+    for app_id in ["missing", "saml-1"] {
+        let answer =
+            v2_connect(&f, json!({"applicationId": app_id, "projectId": PROJECT}), claims(USER, ORG), None).await;
+        assert_eq!(
+            (answer.status, answer.json["message"].as_str()),
+            (404, Some("Application doesn't exist (COMMAND-Kd92s)")),
+            "{app_id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_v2_caller_without_permission_learns_nothing_of_another_orgs_app() {
+    use oidc_client_secret::store::seed::NewApp;
+    let f = fixture().await;
+    // org-b owns proj-b and its app; user-1 has permission in org-a only.
+    seed_app(&f.store, NewApp::oidc(key(OTHER_ORG, "proj-b", APP), "c-foreign")).await;
+    let before = scan(&f.store).await;
+    let not_found = "Application doesn't exist (COMMAND-Kd92s)";
+    for (project, app_id, header) in [
+        ("proj-b", APP, None),          // exists in org-b
+        ("proj-b", "missing", None),    // not in org-b
+        ("no-such-project", APP, None), // no org owns the project
+        ("proj-b", APP, Some(ORG)),     // the header plays no part
+    ] {
+        let answer =
+            v2_connect(&f, json!({"applicationId": app_id, "projectId": project}), claims(USER, ORG), header).await;
+        assert_eq!((answer.status, answer.json["message"].as_str()), (404, Some(not_found)), "{project}/{app_id}");
+    }
+    assert_eq!(scan(&f.store).await, before, "nothing was written");
+    // A member of org-b gets through, whatever its header says.
+    seed_member(&f.store, OTHER_ORG, None, "their-admin", &[APP_WRITE_PERMISSION]).await;
+    let answer = v2_connect(
+        &f,
+        json!({"applicationId": APP, "projectId": "proj-b"}),
+        claims("their-admin", OTHER_ORG),
+        Some(ORG),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(app(&f.store, OTHER_ORG, "proj-b", APP).await.sequence, 1);
+}

@@ -30,6 +30,14 @@ impl Store for CountingStore {
         self.inner.load(key, member, deadline).await
     }
 
+    async fn project_org(
+        &self,
+        project: &oidc_client_secret::ids::ProjectId,
+        deadline: Deadline,
+    ) -> Result<Option<oidc_client_secret::ids::OrgId>, Error> {
+        self.inner.project_org(project, deadline).await
+    }
+
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.inner.commit(commit).await
@@ -193,6 +201,14 @@ impl Store for PanicOnceStore {
         self.inner.load(key, member, deadline).await
     }
 
+    async fn project_org(
+        &self,
+        project: &oidc_client_secret::ids::ProjectId,
+        deadline: Deadline,
+    ) -> Result<Option<oidc_client_secret::ids::OrgId>, Error> {
+        self.inner.project_org(project, deadline).await
+    }
+
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {
         self.inner.commit(commit).await
     }
@@ -222,6 +238,15 @@ impl Store for Unavailable {
     async fn commit(&self, _: &Commit<'_>) -> Result<(), CommitError> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Err(CommitError::Store(Error::Unavailable("the property test's store".into())))
+    }
+
+    async fn project_org(
+        &self,
+        _: &oidc_client_secret::ids::ProjectId,
+        _: Deadline,
+    ) -> Result<Option<oidc_client_secret::ids::OrgId>, Error> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Err(Error::Unavailable("the property test's store".into()))
     }
 }
 

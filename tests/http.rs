@@ -345,6 +345,14 @@ impl Store for RacedStore {
         self.inner.load(key, member, deadline).await
     }
 
+    async fn project_org(
+        &self,
+        project: &oidc_client_secret::ids::ProjectId,
+        deadline: Deadline,
+    ) -> Result<Option<oidc_client_secret::ids::OrgId>, Error> {
+        self.inner.project_org(project, deadline).await
+    }
+
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {
         if self.races.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
             bump_sequence(&self.inner, commit.key).await;
@@ -399,6 +407,14 @@ struct RevokingStore {
 impl Store for RevokingStore {
     async fn load(&self, key: &AppKey, member: Option<&UserId>, deadline: Deadline) -> Result<Snapshot, Error> {
         self.inner.load(key, member, deadline).await
+    }
+
+    async fn project_org(
+        &self,
+        project: &oidc_client_secret::ids::ProjectId,
+        deadline: Deadline,
+    ) -> Result<Option<oidc_client_secret::ids::OrgId>, Error> {
+        self.inner.project_org(project, deadline).await
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<(), CommitError> {

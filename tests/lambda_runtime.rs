@@ -235,6 +235,20 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
                 assert!(answer.trailers.starts_with("grpc-status: 3\r\n"), "{name}: {}", answer.trailers);
                 continue;
             }
+            // The v2 door, Connect JSON, on the demo API app (its org from the project).
+            "connect-json-v2.json" => {
+                let answer = Proxied::parse(invoke(&mut api, &mut function, file).await);
+                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
+                answer.assert_headers();
+                let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
+                assert_eq!(keys, ["clientSecret", "creationDate"], "{name}");
+                let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
+                let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
+                assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
+                assert_eq!(stored.sequence, 2, "{name}: after the v1 API door's");
+                secrets.push(secret);
+                continue;
+            }
             "connect-json.json" => {
                 let answer = Proxied::parse(invoke(&mut api, &mut function, file).await);
                 assert_eq!(answer.status, 200, "{name}: {}", answer.response);

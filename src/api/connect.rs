@@ -9,39 +9,21 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use lambda_http::{Body, Response};
 use prost::Message;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::MAX_BODY_BYTES;
-use super::proto::{self, ERROR_DETAIL_TYPE, RegenerateOidcClientSecretRequest};
-use super::rest::{SecretResponse, answer, respond};
+use super::doors::{Decoded, Wire};
+use super::proto::{self, ERROR_DETAIL_TYPE};
+use super::rest::{answer, respond};
 use crate::error::{Error, code};
 use crate::regenerate::Outcome;
 
-/// The one message of a request body; `json` for `application/json`.
-pub fn decode(body: &[u8], json: bool) -> Result<RegenerateOidcClientSecretRequest, Error> {
+/// The one message of a request body, as the door's wire reads it; `json` for
+/// `application/json` (the protobuf JSON mapping: each field by its JSON or proto name).
+pub fn decode(body: &[u8], json: bool, wire: Wire) -> Result<Decoded, Error> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Error::invalid(format!("invalid body: must be at most {MAX_BODY_BYTES} bytes")));
     }
-    if !json {
-        return RegenerateOidcClientSecretRequest::decode(body)
-            .map_err(|_| Error::invalid("invalid body: not a valid protobuf message"));
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(RegenerateOidcClientSecretRequest::default());
-    }
-    // The protobuf JSON mapping: a JSON object, each field by its JSON name or its proto
-    // name; other fields are ignored, as the REST path ignores its body's.
-    let invalid = || Error::invalid("invalid body: must be a JSON object with string projectId and appId");
-    let object: serde_json::Map<String, Value> = serde_json::from_slice(body).map_err(|_| invalid())?;
-    let field = |json: &str, proto: &str| match object.get(json).or_else(|| object.get(proto)) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(text)) => Ok(text.clone()),
-        Some(_) => Err(invalid()),
-    };
-    Ok(RegenerateOidcClientSecretRequest {
-        project_id: field("projectId", "project_id")?,
-        app_id: field("appId", "app_id")?,
-    })
+    if json { wire.decode_json(body) } else { wire.decode_proto(body) }
 }
 
 /// Connect's name for a gRPC code, and the HTTP status it travels with.
@@ -76,10 +58,10 @@ struct ConnectDetail<'a> {
 }
 
 /// The response message, or Connect's JSON error.
-pub fn encode(result: &Result<Outcome, Error>, json: bool) -> Response<Body> {
+pub fn encode(result: &Result<Outcome, Error>, json: bool, wire: Wire) -> Response<Body> {
     match result {
-        Ok(outcome) if json => respond(200, &SecretResponse::of(outcome)),
-        Ok(outcome) => answer(200, Body::Binary(proto::response(outcome).encode_to_vec()), "application/proto"),
+        Ok(outcome) if json => respond(200, &wire.encode_json(outcome)),
+        Ok(outcome) => answer(200, Body::Binary(wire.encode_proto(outcome)), "application/proto"),
         Err(error) => {
             let (code, status) = code_and_status(error);
             let details = proto::error_detail(error)
@@ -100,19 +82,21 @@ mod tests {
 
     #[test]
     fn json_takes_either_field_name_and_ignores_others() {
-        let expected = RegenerateOidcClientSecretRequest { project_id: "p".into(), app_id: "a".into() };
-        assert_eq!(decode(br#"{"projectId":"p","appId":"a","x":1}"#, true).unwrap(), expected);
-        assert_eq!(decode(br#"{"project_id":"p","app_id":"a"}"#, true).unwrap(), expected);
-        assert_eq!(decode(b"", true).unwrap(), RegenerateOidcClientSecretRequest::default());
+        let ids = |body: &[u8], wire| decode(body, true, wire).map(|d| (d.project, d.app));
+        let expected = ("p".to_owned(), "a".to_owned());
+        assert_eq!(ids(br#"{"projectId":"p","appId":"a","x":1}"#, Wire::V1).unwrap(), expected);
+        assert_eq!(ids(br#"{"project_id":"p","app_id":"a"}"#, Wire::V1).unwrap(), expected);
+        assert_eq!(ids(br#"{"projectId":"p","applicationId":"a"}"#, Wire::V2).unwrap(), expected);
+        assert_eq!(ids(b"", Wire::V1).unwrap(), (String::new(), String::new()));
         for bad in [&b"[]"[..], b"{", br#"{"projectId":1}"#] {
-            assert_eq!(decode(bad, true).unwrap_err().grpc_code(), 3);
+            assert_eq!(ids(bad, Wire::V1).unwrap_err().grpc_code(), 3);
         }
-        assert_eq!(decode(b"\xff\xff", false).unwrap_err().grpc_code(), 3);
+        assert_eq!(decode(b"\xff\xff", false, Wire::V1).err().unwrap().grpc_code(), 3);
     }
 
     #[test]
     fn an_error_is_connects_json_with_the_detail() {
-        let response = encode(&Err(Error::PermissionDenied), true);
+        let response = encode(&Err(Error::PermissionDenied), true, Wire::V1);
         assert_eq!(response.status(), 403);
         let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
         assert_eq!(body["code"], "permission_denied");

@@ -1,38 +1,179 @@
 //! ZITADEL's methods that give an app a new client secret (SPEC section 12), one small
-//! declaration each over the one shared flow of [`super`]: the method's name under its
-//! gRPC service, its REST route, and which app types it serves. A new door is a row here.
+//! declaration each over the one shared flow of [`super`]: the method under its gRPC
+//! service, its REST route if it has one, the messages it speaks, which app types it
+//! serves, and where the app's org comes from. A new door is a row here.
 
-use crate::app::AppKind;
+use serde::Serialize;
+
+use super::proto;
+use crate::app::{AppKind, format_timestamp};
+use crate::error::Error;
+use crate::regenerate::Outcome;
+
+/// Where a door finds the org that owns the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgFrom {
+    /// `x-zitadel-orgid`, else the caller's own org (v1).
+    Header,
+    /// The project lookup (SPEC section 5): the v2 calls name no org.
+    ProjectLookup,
+}
+
+/// The messages a door speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// `{project_id = 1, app_id = 2}` -> `{client_secret = 1, details = 2}` (ObjectDetails).
+    V1,
+    /// `{application_id = 1, project_id = 2}` -> `{client_secret = 1, creation_date = 2}`.
+    V2,
+}
 
 pub struct Door {
-    /// The method under [`super::GRPC_SERVICE`], for gRPC-web and Connect.
+    /// The gRPC service's path prefix, `/package.Service/`.
+    pub service: &'static str,
     pub method: &'static str,
-    /// The REST route, segment by segment; `{}` marks the project id, then the app id.
-    pub route: [&'static str; 8],
-    /// The same route as a REST API resource.
-    pub resource: &'static str,
+    /// The REST route, segment by segment (`{}` marks the project id, then the app id),
+    /// and the same route as a REST API resource; none for the v2 service.
+    pub rest: Option<([&'static str; 8], &'static str)>,
+    pub wire: Wire,
     pub apps: AppKind,
+    pub org: OrgFrom,
 }
+
+const MANAGEMENT: &str = "/zitadel.management.v1.ManagementService/";
+const APPLICATION_V2: &str = "/zitadel.application.v2.ApplicationService/";
 
 /// v1 `RegenerateOIDCClientSecret` (SPEC section 2).
 pub const V1_OIDC: Door = Door {
+    service: MANAGEMENT,
     method: "RegenerateOIDCClientSecret",
-    route: ["management", "v1", "projects", "{}", "apps", "{}", "oidc_config", "_generate_client_secret"],
-    resource: "/management/v1/projects/{projectId}/apps/{appId}/oidc_config/_generate_client_secret",
+    rest: Some((
+        ["management", "v1", "projects", "{}", "apps", "{}", "oidc_config", "_generate_client_secret"],
+        "/management/v1/projects/{projectId}/apps/{appId}/oidc_config/_generate_client_secret",
+    )),
+    wire: Wire::V1,
     apps: AppKind::Oidc,
+    org: OrgFrom::Header,
 };
 
 /// v1 `RegenerateAPIClientSecret`: the same messages, for API apps.
 pub const V1_API: Door = Door {
+    service: MANAGEMENT,
     method: "RegenerateAPIClientSecret",
-    route: ["management", "v1", "projects", "{}", "apps", "{}", "api_config", "_generate_client_secret"],
-    resource: "/management/v1/projects/{projectId}/apps/{appId}/api_config/_generate_client_secret",
+    rest: Some((
+        ["management", "v1", "projects", "{}", "apps", "{}", "api_config", "_generate_client_secret"],
+        "/management/v1/projects/{projectId}/apps/{appId}/api_config/_generate_client_secret",
+    )),
+    wire: Wire::V1,
     apps: AppKind::Api,
+    org: OrgFrom::Header,
 };
 
-pub const DOORS: [&Door; 2] = [&V1_OIDC, &V1_API];
+/// v2 `ApplicationService/GenerateClientSecret`: OIDC and API apps, the org from the
+/// project, ZITADEL's v2 error ids; no REST mapping (Connect JSON is its plain-HTTP form).
+pub const V2: Door = Door {
+    service: APPLICATION_V2,
+    method: "GenerateClientSecret",
+    rest: None,
+    wire: Wire::V2,
+    apps: AppKind::WithSecret,
+    org: OrgFrom::ProjectLookup,
+};
 
-/// The door of a gRPC method name.
-pub fn by_method(method: &str) -> Option<&'static Door> {
-    DOORS.into_iter().find(|door| door.method == method)
+pub const DOORS: [&Door; 3] = [&V1_OIDC, &V1_API, &V2];
+
+/// Whether a path is under one of the doors' gRPC services.
+pub fn is_grpc_path(path: &str) -> bool {
+    DOORS.iter().any(|door| path.starts_with(door.service))
+}
+
+/// The door of a gRPC path, `/package.Service/Method`.
+pub fn by_grpc_path(path: &str) -> Option<&'static Door> {
+    DOORS.into_iter().find(|door| path.strip_prefix(door.service) == Some(door.method))
+}
+
+impl Door {
+    /// An error of the shared flow as this door answers it. The v2 door has ids of its
+    /// own, and names no org: a caller without permission there would learn that the
+    /// project exists in some org, so that is "doesn't exist" too (the log says which).
+    pub fn error(&self, error: Error) -> Error {
+        match (self.wire, error) {
+            (Wire::V2, Error::IdMissing) => Error::IdMissingV2,
+            (Wire::V2, Error::AppNotFound | Error::PermissionDenied) => Error::AppNotFoundV2,
+            (_, error) => error,
+        }
+    }
+}
+
+/// The project and app ids a request message carries, as spelled.
+pub struct Decoded {
+    pub project: String,
+    pub app: String,
+}
+
+impl Wire {
+    /// The request message, in protobuf.
+    pub fn decode_proto(self, bytes: &[u8]) -> Result<Decoded, Error> {
+        use prost::Message;
+        let invalid = |_| Error::invalid("invalid body: not a valid protobuf message");
+        Ok(match self {
+            Wire::V1 => {
+                let m = proto::RegenerateOidcClientSecretRequest::decode(bytes).map_err(invalid)?;
+                Decoded { project: m.project_id, app: m.app_id }
+            }
+            Wire::V2 => {
+                let m = proto::GenerateClientSecretRequest::decode(bytes).map_err(invalid)?;
+                Decoded { project: m.project_id, app: m.application_id }
+            }
+        })
+    }
+
+    /// The request message in the protobuf JSON mapping: a JSON object, each field by its
+    /// JSON name or its proto name; other fields are ignored; empty is the empty message.
+    pub fn decode_json(self, body: &[u8]) -> Result<Decoded, Error> {
+        let (app_json, app_proto) = match self {
+            Wire::V1 => ("appId", "app_id"),
+            Wire::V2 => ("applicationId", "application_id"),
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Decoded { project: String::new(), app: String::new() });
+        }
+        let invalid =
+            || Error::invalid(format!("invalid body: must be a JSON object with string projectId and {app_json}"));
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).map_err(|_| invalid())?;
+        let field = |json: &str, proto: &str| match object.get(json).or_else(|| object.get(proto)) {
+            None | Some(serde_json::Value::Null) => Ok(String::new()),
+            Some(serde_json::Value::String(text)) => Ok(text.clone()),
+            Some(_) => Err(invalid()),
+        };
+        Ok(Decoded { project: field("projectId", "project_id")?, app: field(app_json, app_proto)? })
+    }
+
+    /// The response message of a success, in protobuf.
+    pub fn encode_proto(self, outcome: &Outcome) -> Vec<u8> {
+        use prost::Message;
+        match self {
+            Wire::V1 => proto::response(outcome).encode_to_vec(),
+            Wire::V2 => proto::v2_response(outcome).encode_to_vec(),
+        }
+    }
+
+    /// The response of a success in the protobuf JSON mapping.
+    pub fn encode_json(self, outcome: &Outcome) -> serde_json::Value {
+        match self {
+            Wire::V1 => serde_json::to_value(super::rest::SecretResponse::of(outcome)),
+            Wire::V2 => serde_json::to_value(V2Response {
+                client_secret: outcome.secret.expose(),
+                creation_date: format_timestamp(outcome.change_date),
+            }),
+        }
+        .unwrap_or_default()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct V2Response<'a> {
+    client_secret: &'a str,
+    creation_date: String,
 }

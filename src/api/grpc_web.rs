@@ -19,7 +19,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use prost::Message;
 
 use super::MAX_BODY_BYTES;
-use super::proto::{self, RegenerateOidcClientSecretRequest};
+use super::doors::{Decoded, Wire};
+use super::proto;
 use super::rest::answer;
 use crate::error::Error;
 use crate::regenerate::Outcome;
@@ -41,8 +42,8 @@ fn malformed(what: &str) -> Error {
     Error::invalid(format!("invalid gRPC-web request: {what}"))
 }
 
-/// The one message of a request body; `text` for the base64 form.
-pub fn decode(body: &[u8], text: bool) -> Result<RegenerateOidcClientSecretRequest, Error> {
+/// The one message of a request body, as the door's wire reads it; `text` for the base64 form.
+pub fn decode(body: &[u8], text: bool, wire: Wire) -> Result<Decoded, Error> {
     let decoded;
     let bytes = if text {
         let trimmed = body.trim_ascii();
@@ -67,7 +68,7 @@ pub fn decode(body: &[u8], text: bool) -> Result<RegenerateOidcClientSecretReque
     if message.len() != length {
         return Err(malformed("the frame length does not match the body: one message is expected"));
     }
-    RegenerateOidcClientSecretRequest::decode(message).map_err(|_| malformed("the message is not valid protobuf"))
+    wire.decode_proto(message).map_err(|_| malformed("the message is not valid protobuf"))
 }
 
 fn frame(flag: u8, payload: &[u8], out: &mut Vec<u8>) {
@@ -94,11 +95,11 @@ fn respond(body: Vec<u8>, text: bool) -> Response<Body> {
 }
 
 /// HTTP 200: the response message and `grpc-status: 0`, or the error's trailers alone.
-pub fn encode(result: &Result<Outcome, Error>, text: bool) -> Response<Body> {
+pub fn encode(result: &Result<Outcome, Error>, text: bool, wire: Wire) -> Response<Body> {
     let mut body = Vec::with_capacity(256);
     let trailers = match result {
         Ok(outcome) => {
-            frame(MESSAGE_FLAG, &proto::response(outcome).encode_to_vec(), &mut body);
+            frame(MESSAGE_FLAG, &wire.encode_proto(outcome), &mut body);
             vec![("grpc-status", "0".to_owned())]
         }
         Err(error) => error_trailers(error),
@@ -129,17 +130,25 @@ mod tests {
     }
 
     fn request(project: &str, app: &str) -> Vec<u8> {
-        let message = RegenerateOidcClientSecretRequest { project_id: project.into(), app_id: app.into() };
+        let message = proto::RegenerateOidcClientSecretRequest { project_id: project.into(), app_id: app.into() };
         framed(MESSAGE_FLAG, &message.encode_to_vec())
+    }
+
+    fn ids(decoded: Decoded) -> (String, String) {
+        (decoded.project, decoded.app)
     }
 
     #[test]
     fn one_message_frame_decodes_in_both_forms() {
         let body = request("p", "a");
-        let expected = RegenerateOidcClientSecretRequest { project_id: "p".into(), app_id: "a".into() };
-        assert_eq!(decode(&body, false).unwrap(), expected);
-        assert_eq!(decode(STANDARD.encode(&body).as_bytes(), true).unwrap(), expected);
-        assert_eq!(decode(STANDARD_NO_PAD.encode(&body).as_bytes(), true).unwrap(), expected);
+        let expected = ("p".to_owned(), "a".to_owned());
+        assert_eq!(ids(decode(&body, false, Wire::V1).unwrap()), expected);
+        assert_eq!(ids(decode(STANDARD.encode(&body).as_bytes(), true, Wire::V1).unwrap()), expected);
+        assert_eq!(ids(decode(STANDARD_NO_PAD.encode(&body).as_bytes(), true, Wire::V1).unwrap()), expected);
+        // The v2 message has the ids the other way round: application_id = 1, project_id = 2.
+        let v2 = proto::GenerateClientSecretRequest { application_id: "a".into(), project_id: "p".into() };
+        assert_eq!(v2.encode_to_vec(), b"\x0a\x01a\x12\x01p");
+        assert_eq!(ids(decode(&framed(MESSAGE_FLAG, &v2.encode_to_vec()), false, Wire::V2).unwrap()), expected);
     }
 
     #[test]
@@ -159,14 +168,14 @@ mod tests {
             (b"not base64!".to_vec(), true),
         ];
         for (body, text) in cases {
-            let error = decode(&body, text).unwrap_err();
+            let error = decode(&body, text, Wire::V1).err().expect("refused");
             assert_eq!(error.grpc_code(), 3, "{body:?}: {error}");
         }
     }
 
     #[test]
     fn an_error_travels_in_the_trailer_frame() {
-        let response = encode(&Err(Error::AppNotFound), false);
+        let response = encode(&Err(Error::AppNotFound), false, Wire::V1);
         let body: &[u8] = response.body().as_ref();
         assert_eq!(body[0], TRAILER_FLAG);
         let text = std::str::from_utf8(&body[PREFIX..]).unwrap();

@@ -28,7 +28,7 @@ use lambda_http::http::Method;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service as _, service_fn};
 
-use doors::Door;
+use doors::{Door, OrgFrom};
 
 /// A request's project and app ids, as it spelled them.
 type RawIds = (String, String);
@@ -50,8 +50,6 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Header values a request may carry, and bytes per header (name and value).
 pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
-/// The gRPC service's path prefix; the doors' methods are under it.
-pub const GRPC_SERVICE: &str = "/zitadel.management.v1.ManagementService/";
 
 /// How a request is spoken, from its path and `content-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +71,7 @@ pub enum Transport {
 
 impl Transport {
     fn of(request: &Request, path: &str) -> Self {
-        if !path.starts_with(GRPC_SERVICE) {
+        if !doors::is_grpc_path(path) {
             return Transport::Rest;
         }
         let content_type = request.headers().get(lambda_http::http::header::CONTENT_TYPE);
@@ -98,25 +96,22 @@ impl Transport {
             Transport::Unsupported => Err(Error::invalid(
                 "invalid content-type: the gRPC path takes application/grpc-web+proto, application/grpc-web-text+proto, application/proto or application/json",
             )),
-            Transport::GrpcWeb { .. } | Transport::Connect { .. } => {
-                let door = path.strip_prefix(GRPC_SERVICE).and_then(doors::by_method);
-                match door {
-                    Some(door) if request.method() == Method::POST => Ok((door, None)),
-                    _ => Err(Error::MethodNotAllowed),
-                }
-            }
+            Transport::GrpcWeb { .. } | Transport::Connect { .. } => match doors::by_grpc_path(path) {
+                Some(door) if request.method() == Method::POST => Ok((door, None)),
+                _ => Err(Error::MethodNotAllowed),
+            },
         }
     }
 
-    /// The raw ids in the request's message.
-    fn message_ids(self, request: &Request) -> Result<(String, String), Error> {
+    /// The raw ids in the request's message, in the door's messages.
+    fn message_ids(self, request: &Request, door: &Door) -> Result<RawIds, Error> {
         let body: &[u8] = body(request)?.as_ref();
         let message = match self {
-            Transport::GrpcWeb { text } => grpc_web::decode(body, text)?,
-            Transport::Connect { json } => connect::decode(body, json)?,
+            Transport::GrpcWeb { text } => grpc_web::decode(body, text, door.wire)?,
+            Transport::Connect { json } => connect::decode(body, json, door.wire)?,
             _ => return Err(Error::Internal("no message in a REST request".into())),
         };
-        Ok((message.project_id, message.app_id))
+        Ok((message.project, message.app))
     }
 
     /// The REST body rules; the other transports checked their body with the message.
@@ -127,11 +122,14 @@ impl Transport {
         rest::check_body(body(request)?)
     }
 
-    fn encode(self, result: &Result<Outcome, Error>) -> Response<Body> {
+    /// The answer, in the messages of the door (the first one's where the route named none:
+    /// only an error has no door).
+    fn encode(self, door: Option<&Door>, result: &Result<Outcome, Error>) -> Response<Body> {
+        let wire = door.map_or(doors::Wire::V1, |door| door.wire);
         match self {
             Transport::Rest | Transport::Unsupported => rest::encode(result),
-            Transport::GrpcWeb { text } => grpc_web::encode(result, text),
-            Transport::Connect { json } => connect::encode(result, json),
+            Transport::GrpcWeb { text } => grpc_web::encode(result, text, wire),
+            Transport::Connect { json } => connect::encode(result, json, wire),
             Transport::NativeGrpc => grpc_web::native_grpc_unsupported(),
         }
     }
@@ -158,8 +156,8 @@ pub struct Service<S> {
 
 /// What serving one request came to: the fields of its log line, and its result.
 struct Served {
-    /// The method, once the route named one.
-    method: Option<&'static str>,
+    /// The door, once the route named one.
+    door: Option<&'static Door>,
     key: Option<AppKey>,
     attempts: u32,
     result: Result<Outcome, Error>,
@@ -185,22 +183,22 @@ impl<S: Store> Service<S> {
         let transport = Transport::of(&request, path);
         let served = AssertUnwindSafe(async {
             let served = self.serve(transport, &request, path, &request_id).await;
-            let response = transport.encode(&served.result);
+            let response = transport.encode(served.door, &served.result);
             (served, response)
         })
         .catch_unwind()
         .await;
         let (served, response) = served.unwrap_or_else(|panic| {
             let result = Err(Error::Internal(panic_message(&*panic)));
-            let response = transport.encode(&result);
-            (Served { method: None, key: None, attempts: 0, result }, response)
+            let response = transport.encode(None, &result);
+            (Served { door: None, key: None, attempts: 0, result }, response)
         });
         let field = |f: fn(&AppKey) -> &str| Value::from(served.key.as_ref().map(f).unwrap_or(""));
         let error = served.result.as_ref().err();
         let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
         let fields = Map::from_iter([
             ("request_id".to_owned(), Value::from(request_id.as_str())),
-            ("method".to_owned(), Value::from(served.method.unwrap_or(""))),
+            ("method".to_owned(), Value::from(served.door.map_or("", |door| door.method))),
             ("org".to_owned(), field(|k| k.org.as_str())),
             ("project".to_owned(), field(|k| k.project.as_str())),
             ("app".to_owned(), field(|k| k.app.as_str())),
@@ -231,33 +229,56 @@ impl<S: Store> Service<S> {
     }
 
     async fn serve(&self, transport: Transport, request: &Request, path: &str, request_id: &str) -> Served {
-        let (door, key, user) = match self.parse(transport, request, path) {
+        let door = match transport.route(request, path) {
+            Ok((door, route_ids)) => (door, route_ids),
+            Err(error) => return Served { door: None, key: None, attempts: 0, result: Err(error) },
+        };
+        let (door, route_ids) = door;
+        let refused =
+            |error: Error| Served { door: Some(door), key: None, attempts: 0, result: Err(door.error(error)) };
+        let (project, app, org, user) = match self.parse(transport, request, door, route_ids) {
             Ok(parsed) => parsed,
-            Err(error) => return Served { method: None, key: None, attempts: 0, result: Err(error) },
+            Err(error) => return refused(error),
         };
         // Lambda's deadline for this invocation, or the function timeout's from now.
         let deadline =
             request.lambda_context_ref().map_or_else(Deadline::for_request, |c| Deadline::from_lambda(c.deadline));
+        // A door that names no org finds it from the project (SPEC section 12).
+        let org = match org {
+            Some(org) => org,
+            None => match self.regenerator.project_org(&project, deadline).await {
+                Ok(Some(org)) => org,
+                Ok(None) => {
+                    tracing::info!(request_id, project = %project, "no org owns the project");
+                    return refused(Error::AppNotFound);
+                }
+                Err(error) => return refused(error),
+            },
+        };
         let use_case = crate::regenerate::Request {
-            key,
+            key: AppKey { org, project, app },
             kind: door.apps,
             authority: Authority::Member(user),
             request_id: request_id.to_owned(),
             deadline,
         };
         let Attempted { attempts, result } = self.regenerator.regenerate(&use_case).await;
-        Served { method: Some(door.method), key: Some(use_case.key), attempts, result }
+        if let (OrgFrom::ProjectLookup, Err(Error::PermissionDenied)) = (door.org, &result) {
+            tracing::info!(request_id, "the caller has no permission in the project's org: answered as not found");
+        }
+        Served { door: Some(door), key: Some(use_case.key), attempts, result: result.map_err(|e| door.error(e)) }
     }
 
-    /// Everything that can be refused without storage, in SPEC order: route, identity,
-    /// ids (from the path, or the message), headers, org, body.
+    /// Everything that can be refused without storage, in SPEC order after the route:
+    /// identity, ids (from the path, or the message), headers, org (none for a door that
+    /// finds it from the project), body.
     fn parse(
         &self,
         transport: Transport,
         request: &Request,
-        path: &str,
-    ) -> Result<(&'static Door, AppKey, UserId), Error> {
-        let (door, route_ids) = transport.route(request, path)?;
+        door: &Door,
+        route_ids: Option<RawIds>,
+    ) -> Result<(ProjectId, AppId, Option<OrgId>, UserId), Error> {
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
         // A token without the scopes the deployment requires may not drive a read.
         if !self.required_scopes.is_empty() {
@@ -269,17 +290,18 @@ impl<S: Store> Service<S> {
         }
         let (project, app) = match route_ids {
             Some(ids) => ids,
-            None => transport.message_ids(request)?,
+            None => transport.message_ids(request, door)?,
         };
         let project = ProjectId::parse(&project)?;
         let app = AppId::parse(&app)?;
         check_headers(request.headers())?;
-        let org = match org_header(request)? {
-            Some(org) => org,
-            None => caller.home_org.clone(),
+        let org = match door.org {
+            OrgFrom::Header => Some(org_header(request)?.unwrap_or_else(|| caller.home_org.clone())),
+            // `x-zitadel-orgid` plays no part in the call.
+            OrgFrom::ProjectLookup => None,
         };
         transport.check_body(request)?;
-        Ok((door, AppKey { org, project, app }, caller.user))
+        Ok((project, app, org, caller.user))
     }
 }
 

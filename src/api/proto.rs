@@ -26,6 +26,44 @@ pub struct RegenerateOidcClientSecretResponse {
     pub details: Option<ObjectDetails>,
 }
 
+/// `zitadel.app.v2beta.RegenerateClientSecretRequest`: the app's type as a oneof.
+#[derive(Clone, PartialEq, Message)]
+pub struct RegenerateClientSecretRequest {
+    #[prost(string, tag = "1")]
+    pub project_id: String,
+    #[prost(string, tag = "2")]
+    pub application_id: String,
+    #[prost(oneof = "AppType", tags = "3, 4")]
+    pub app_type: Option<AppType>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum AppType {
+    #[prost(bool, tag = "3")]
+    IsOidc(bool),
+    #[prost(bool, tag = "4")]
+    IsApi(bool),
+}
+
+/// `zitadel.application.v2.GenerateClientSecretRequest`: note the order of the ids.
+#[derive(Clone, PartialEq, Message)]
+pub struct GenerateClientSecretRequest {
+    #[prost(string, tag = "1")]
+    pub application_id: String,
+    #[prost(string, tag = "2")]
+    pub project_id: String,
+}
+
+/// The answer of v2beta `RegenerateClientSecret` and v2 `GenerateClientSecret`: the
+/// secret and the time of the change.
+#[derive(Clone, PartialEq, Message)]
+pub struct ClientSecretResponse {
+    #[prost(string, tag = "1")]
+    pub client_secret: String,
+    #[prost(message, optional, tag = "2")]
+    pub creation_date: Option<Timestamp>,
+}
+
 #[derive(Clone, PartialEq, Message)]
 pub struct ObjectDetails {
     #[prost(uint64, tag = "1")]
@@ -73,6 +111,14 @@ pub fn response(outcome: &Outcome) -> RegenerateOidcClientSecretResponse {
             change_date: Some(timestamp(outcome.change_date)),
             resource_owner: outcome.resource_owner.as_str().to_owned(),
         }),
+    }
+}
+
+/// The v2beta and v2 answer of a success.
+pub fn v2_response(outcome: &Outcome) -> ClientSecretResponse {
+    ClientSecretResponse {
+        client_secret: outcome.secret.expose().to_owned(),
+        creation_date: Some(timestamp(outcome.change_date)),
     }
 }
 

@@ -26,10 +26,13 @@ pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, (St
         Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.resource_path.as_deref(),
         _ => None,
     };
-    let matched = DOORS.into_iter().find_map(|door| match match_path(&door.route, path) {
-        Some(ids) => Some((door, Some(ids))),
-        None if resource == Some(door.resource) => Some((door, None)),
-        None => None,
+    let matched = DOORS.into_iter().find_map(|door| {
+        let (route, door_resource) = door.rest.as_ref()?;
+        match match_path(route, path) {
+            Some(ids) => Some((door, Some(ids))),
+            None if resource == Some(*door_resource) => Some((door, None)),
+            None => None,
+        }
     });
     let Some((door, from_path)) = matched else { return Err(Error::RouteNotFound) };
     let from_parameters = request
@@ -163,28 +166,40 @@ mod tests {
 
     #[test]
     fn raw_path_matches_and_decodes() {
-        let (p, a) =
-            match_path(&V1_OIDC.route, "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret")
+        let (p, a) = match_path(
+            &V1_OIDC.rest.unwrap().0,
+            "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((p.as_str(), a.as_str()), ("p-x", "a@b"));
+        assert!(match_path(&V1_OIDC.rest.unwrap().0, "/management/v1/projects/p/apps/a/oidc_config").is_none());
+        assert!(
+            match_path(
+                &V1_OIDC.rest.unwrap().0,
+                "/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x"
+            )
+            .is_none()
+        );
+        assert!(
+            match_path(
+                &V1_OIDC.rest.unwrap().0,
+                "/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret"
+            )
+            .is_none()
+        );
+        assert!(
+            match_path(
+                &V1_OIDC.rest.unwrap().0,
+                "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret"
+            )
+            .unwrap()
+            .is_err()
+        );
+        let (p, _) =
+            match_path(&V1_OIDC.rest.unwrap().0, "/management/v1/projects//apps/a/oidc_config/_generate_client_secret")
                 .unwrap()
                 .unwrap();
-        assert_eq!((p.as_str(), a.as_str()), ("p-x", "a@b"));
-        assert!(match_path(&V1_OIDC.route, "/management/v1/projects/p/apps/a/oidc_config").is_none());
-        assert!(
-            match_path(&V1_OIDC.route, "/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x")
-                .is_none()
-        );
-        assert!(
-            match_path(&V1_OIDC.route, "/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret")
-                .is_none()
-        );
-        assert!(
-            match_path(&V1_OIDC.route, "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret")
-                .unwrap()
-                .is_err()
-        );
-        let (p, _) = match_path(&V1_OIDC.route, "/management/v1/projects//apps/a/oidc_config/_generate_client_secret")
-            .unwrap()
-            .unwrap();
         assert_eq!(p, "");
     }
 

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use super::keys::{
     ORG_MEMBER_PREFIX, PROJECT_MEMBER_PREFIX, app_sk, client_lookup_key, event_sk, org_member_sk, org_pk,
-    project_member_sk,
+    project_lookup_key, project_member_sk,
 };
 use crate::app::{self, App, AppKey, format_timestamp, parse_timestamp};
 use crate::authenticate::Directory;
@@ -386,6 +386,15 @@ impl Store for DynamoStore {
             None
         };
         Ok(snapshot)
+    }
+
+    async fn project_org(&self, project: &ProjectId, deadline: Deadline) -> Result<Option<OrgId>, Error> {
+        let (pk, sk) = project_lookup_key(project);
+        let Some(item) = self.consistent_get(key(pk, sk), deadline).await? else { return Ok(None) };
+        let org = text_attr(&item, "orgId").unwrap_or_default();
+        OrgId::parse(&org, "orgId")
+            .map(Some)
+            .map_err(|_| Error::Internal("a project lookup item does not parse".into()))
     }
 
     /// One transaction, and its outcome for certain (SPEC section 6a). Every send carries

@@ -46,6 +46,8 @@ struct Tables {
     commits: u32,
     /// Client lookups: client id -> the app it names.
     clients: HashMap<ClientId, AppKey>,
+    /// Project lookups: project id -> the org that owns it.
+    projects: HashMap<ProjectId, OrgId>,
     directory_reads: u32,
     directory_faults: VecDeque<Error>,
 }
@@ -92,6 +94,11 @@ impl MemoryStore {
     /// The client lookup of `client`, naming `app`.
     pub fn index_client(&self, client: &ClientId, app: &AppKey) {
         self.tables.lock().unwrap().clients.insert(client.clone(), app.clone());
+    }
+
+    /// The project lookup of `project`, naming `org`.
+    pub fn index_project(&self, project: &ProjectId, org: &OrgId) {
+        self.tables.lock().unwrap().projects.insert(project.clone(), org.clone());
     }
 
     /// The next directory read fails with `error`.
@@ -176,6 +183,10 @@ impl Store for MemoryStore {
             created_at: c.change_date,
         });
         Ok(())
+    }
+
+    async fn project_org(&self, project: &ProjectId, _deadline: Deadline) -> Result<Option<OrgId>, Error> {
+        Ok(self.tables.lock().unwrap().projects.get(project).cloned())
     }
 }
 
