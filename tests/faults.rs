@@ -370,3 +370,26 @@ async fn admins_writes_resolve_a_lost_answer_too() {
     let error = through_proxy.put_app(&NewApp::oidc(key(ORG, PROJECT, "app-3"), "client-3")).await.unwrap_err();
     assert!(matches!(error, oidc_client_secret::error::Error::OutcomeUnknown(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_v2_stranger_costs_the_same_reads_for_a_project_that_exists_elsewhere_and_one_that_does_not() {
+    let s = setup().await;
+    seed_app(&s.f.store, NewApp::oidc(key(OTHER_ORG, "proj-b", APP), "c-foreign")).await;
+    let mut reads = Vec::new();
+    for project in ["proj-b", "no-such-project"] {
+        let mut call = Call::post(PROJECT, APP);
+        call.path = "/zitadel.application.v2.ApplicationService/GenerateClientSecret".into();
+        call.path_parameters = None;
+        call.headers = vec![("content-type".into(), "application/json".into())];
+        call.body = Some(serde_json::json!({"applicationId": APP, "projectId": project}).to_string());
+        s.proxy.set(Fault::None);
+        let answer = send(&s.service, http_v2_jwt(&call, Some(claims(USER, ORG)))).await;
+        assert_eq!(
+            (answer.status, answer.json["message"].as_str()),
+            (404, Some("Application doesn't exist (COMMAND-Kd92s)"))
+        );
+        reads.push(s.proxy.operations());
+    }
+    assert_eq!(reads[0], ["GetItem", "BatchGetItem"], "the lookup, then the app and memberships");
+    assert_eq!(reads[0], reads[1], "the same reads whether or not the project exists");
+}

@@ -250,6 +250,12 @@ impl<S: Store> Service<S> {
                 Ok(Some(org)) => org,
                 Ok(None) => {
                     tracing::info!(request_id, project = %project, "no org owns the project");
+                    // The same read a project of another org costs, against keys that hold
+                    // nothing: the time does not tell whether the project exists.
+                    let nowhere =
+                        OrgId::parse(&format!("NOTHING-{:032x}", rand::random::<u128>()), "org").expect("a valid id");
+                    let key = AppKey { org: nowhere, project, app };
+                    let _ = self.regenerator.writable_app(&key, door.apps, &Authority::Member(user), deadline).await;
                     return refused(Error::AppNotFound);
                 }
                 Err(error) => return refused(error),
@@ -280,7 +286,14 @@ impl<S: Store> Service<S> {
         route_ids: Option<RawIds>,
     ) -> Result<(ProjectId, AppId, Option<OrgId>, UserId), Error> {
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
-        // A token without the scopes the deployment requires may not drive a read.
+        let (project, app) = match route_ids {
+            Some(ids) => ids,
+            None => transport.message_ids(request, door)?,
+        };
+        let project = ProjectId::parse(&project)?;
+        let app = AppId::parse(&app)?;
+        // A token without the scopes the deployment requires may not drive a read (a
+        // permission, so after the ids, as SPEC section 2 orders them).
         if !self.required_scopes.is_empty() {
             let scopes = identity::scopes(request.request_context_ref());
             if let Some(missing) = self.required_scopes.iter().find(|s| !scopes.contains(s)) {
@@ -288,12 +301,6 @@ impl<S: Store> Service<S> {
                 return Err(Error::PermissionDenied);
             }
         }
-        let (project, app) = match route_ids {
-            Some(ids) => ids,
-            None => transport.message_ids(request, door)?,
-        };
-        let project = ProjectId::parse(&project)?;
-        let app = AppId::parse(&app)?;
         check_headers(request.headers())?;
         let org = match door.org {
             OrgFrom::Header => Some(org_header(request)?.unwrap_or_else(|| caller.home_org.clone())),

@@ -390,11 +390,19 @@ impl Store for DynamoStore {
 
     async fn project_org(&self, project: &ProjectId, deadline: Deadline) -> Result<Option<OrgId>, Error> {
         let (pk, sk) = project_lookup_key(project);
-        let Some(item) = self.consistent_get(key(pk, sk), deadline).await? else { return Ok(None) };
+        // What the read of the app, the write and its resolution need stays free.
+        let reserve = ATTEMPT_TIMEOUT * 2 + RESOLVE_RESERVE;
+        let Some(item) = self.consistent_get_keeping(key(pk, sk), deadline, reserve).await? else { return Ok(None) };
         let org = text_attr(&item, "orgId").unwrap_or_default();
-        OrgId::parse(&org, "orgId")
-            .map(Some)
-            .map_err(|_| Error::Internal("a project lookup item does not parse".into()))
+        match OrgId::parse(&org, "orgId") {
+            Ok(org) => Ok(Some(org)),
+            // Judged before any permission: an unreadable lookup names no org, as for a
+            // project no org owns, so that no stranger learns the project exists.
+            Err(_) => {
+                tracing::warn!(project = %project, "a project lookup item does not parse: it names no org");
+                Ok(None)
+            }
+        }
     }
 
     /// One transaction, and its outcome for certain (SPEC section 6a). Every send carries
@@ -610,8 +618,18 @@ impl Directory for DynamoStore {
 impl DynamoStore {
     /// One consistent GetItem, bounded by the deadline.
     async fn consistent_get(&self, key: Key, deadline: Deadline) -> Result<Option<Key>, Error> {
+        self.consistent_get_keeping(key, deadline, Duration::ZERO).await
+    }
+
+    /// One consistent GetItem, bounded by the deadline less `reserve`.
+    async fn consistent_get_keeping(
+        &self,
+        key: Key,
+        deadline: Deadline,
+        reserve: Duration,
+    ) -> Result<Option<Key>, Error> {
         let budget = deadline
-            .budget(OPERATION_TIMEOUT, Duration::ZERO)
+            .budget(OPERATION_TIMEOUT, reserve)
             .ok_or_else(|| Error::Unavailable("GetItem: no time left before the deadline".into()))?;
         let output = self
             .client
