@@ -8,10 +8,12 @@
 #   3. build     `sam build` (the arm64 bootstraps that ship, in target/sam) beside the
 #                test binaries (in target/): two cargo runs on separate target folders,
 #                so each fills the cores the other leaves idle while it links
-#   4. tests     DynamoDB Local and moto on free ports around `cargo test`; the
-#                runtime-level tests run the bootstraps of step 3 under qemu-user
+#   4. tests     DynamoDB Local and moto on free ports around `cargo nextest run`
+#                (every test of every binary side by side: most of them wait, on
+#                DynamoDB, on timeouts, on qemu); the runtime-level tests run the
+#                bootstraps of step 3 under qemu-user
 #
-# The last line is the tests' own count, as "N passed, N failed".
+# The last line is the tests' count, as "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,18 +52,20 @@ fi
 grep -E 'Build Succeeded|bootstrap' "$sam_log"
 rm -f "$sam_log"
 
-phase "tests: DynamoDB Local + moto, cargo test"
+phase "tests: DynamoDB Local + moto, cargo nextest"
 test_log=$(mktemp)
 status=0
 # The fault and deadline tests mostly wait (on timeouts, on the deadline): more threads
 # than cores lets them wait side by side.
-scripts/local-services.sh exec -- cargo test --lib --tests -- --test-threads=8 2>&1 | tee "$test_log" || status=$?
+scripts/local-services.sh exec -- cargo nextest run --lib --tests --test-threads 8 --no-fail-fast 2>&1 | tee "$test_log" || status=$?
 finish_phase
 
 printf '\n==> make test took %d s\n' "$SECONDS"
 printf '%s\n' "${timings[@]}"
-passed=$(grep -oE '^test result: .* ([0-9]+) passed' "$test_log" | grep -oE '[0-9]+ passed' | awk '{s += $1} END {print s + 0}')
-failed=$(grep -oE '^test result: .* ([0-9]+) failed' "$test_log" | grep -oE '[0-9]+ failed' | awk '{s += $1} END {print s + 0}')
+# nextest's closing line: "Summary [ 39.9s] 171 tests run: 170 passed, 1 failed, 0 skipped".
+summary=$(grep -E '^ *Summary \[' "$test_log" | tail -n 1)
+passed=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
+failed=$(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+' || echo 0)
 rm -f "$test_log"
 echo
 echo "tests: $passed passed, $failed failed"
