@@ -85,10 +85,16 @@ impl ProjectId {
 
 impl AppId {
     pub fn parse(value: &str) -> Result<Self, Error> {
+        Self::parse_as(value, "appId")
+    }
+
+    /// The same rule, the error naming the field as the request spelled it (the v2
+    /// messages call it `applicationId`).
+    pub fn parse_as(value: &str, field: &str) -> Result<Self, Error> {
         if value.is_empty() {
             return Err(Error::IdMissing);
         }
-        check_id(value, "appId")?;
+        check_id(value, field)?;
         Ok(Self(value.to_owned()))
     }
 }

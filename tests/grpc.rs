@@ -297,6 +297,9 @@ async fn the_v2_door_finds_the_org_from_the_project_and_serves_oidc_and_api_apps
     // v2's own ids: an empty id, and an app that does not exist (or is SAML).
     let answer = v2_connect(&f, json!({"applicationId": "", "projectId": PROJECT}), claims(USER, ORG), None).await;
     assert_eq!((answer.status, answer.json["message"].as_str()), (400, Some("ID missing (COMMAND-KJ29c)")));
+    let answer = v2_connect(&f, json!({"applicationId": "a#b", "projectId": PROJECT}), claims(USER, ORG), None).await;
+    let text = "invalid applicationId: must be 1 to 200 characters from A-Z a-z 0-9 _ - . @ (REQ-invalid)";
+    assert_eq!((answer.status, answer.json["message"].as_str()), (400, Some(text)), "the message names v2's field");
     seed_app(&f.store, NewApp { app_type: "SAML".into(), ..NewApp::oidc(key(ORG, PROJECT, "saml-1"), "c-saml-1") })
         .await;
     for app_id in ["missing", "saml-1"] {

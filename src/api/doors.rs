@@ -112,6 +112,14 @@ pub struct Decoded {
 }
 
 impl Wire {
+    /// The app id's field name in these messages' JSON form, for error messages.
+    pub fn app_field(self) -> &'static str {
+        match self {
+            Wire::V1 => "appId",
+            Wire::V2 => "applicationId",
+        }
+    }
+
     /// The request message, in protobuf.
     pub fn decode_proto(self, bytes: &[u8]) -> Result<Decoded, Error> {
         use prost::Message;

@@ -291,7 +291,7 @@ impl<S: Store> Service<S> {
             None => transport.message_ids(request, door)?,
         };
         let project = ProjectId::parse(&project)?;
-        let app = AppId::parse(&app)?;
+        let app = AppId::parse_as(&app, door.wire.app_field())?;
         // A token without the scopes the deployment requires may not drive a read (a
         // permission, so after the ids, as SPEC section 2 orders them).
         if !self.required_scopes.is_empty() {
