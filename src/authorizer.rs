@@ -235,6 +235,22 @@ fn read_event(event: Value) -> Result<(Kind, Credentials), String> {
     }
 }
 
+/// The HTTP API payload 2.0 event API Gateway sends this authorizer for a `method` request
+/// to `path` carrying `authorization`: what the local server plays API Gateway with.
+pub fn simple_request_event(authorization: &str, method: &str, path: &str) -> Value {
+    let route = format!("{method} {path}");
+    json!({
+        "version": "2.0", "type": "REQUEST",
+        "routeArn": format!("arn:aws:execute-api:local:000000000000:local/$default/{method}{path}"),
+        "identitySource": [authorization], "routeKey": route, "rawPath": path, "rawQueryString": "",
+        "headers": {"authorization": authorization},
+        "requestContext": {"accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local"},
+            "requestId": format!("{:032x}", rand::random::<u128>()), "routeKey": route, "stage": "$default",
+            "time": "", "timeEpoch": 0u64},
+    })
+}
+
 /// Serves authorizer events through the Lambda Runtime API until the runtime stops.
 pub async fn run<D: Directory>(authorizer: Authorizer<D>) -> Result<(), lambda_runtime::Error> {
     let authorizer = &authorizer;
@@ -286,6 +302,14 @@ mod tests {
             whole_api("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/GET/orders/a:b/c").as_deref(),
             Some("arn:aws:execute-api:eu-central-1:123456789012:abcdef1234/prod/*")
         );
+    }
+
+    #[tokio::test]
+    async fn the_simple_request_event_is_one_this_authorizer_reads() {
+        let authorizer = Authorizer::new(crate::store::memory::MemoryStore::default(), 4);
+        let event = simple_request_event(&basic("nobody:nothing"), "GET", "/client/whoami");
+        let answer = authorizer.handle(event, "test", Deadline::for_request()).await;
+        assert_eq!(answer, Ok(json!({"isAuthorized": false})), "parsed as payload 2.0, and denied");
     }
 
     proptest! {

@@ -301,14 +301,7 @@ async fn authenticate_across_rotations(grace: Duration, reread: Duration, rotati
             use base64::Engine;
             let header =
                 format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("client-1:{secret}")));
-            let event = serde_json::json!({
-                "version": "2.0", "type": "REQUEST", "routeArn": "arn:aws:execute-api:eu-central-1:123456789012:api/$default/GET/orders",
-                "identitySource": [header], "routeKey": "GET /orders", "rawPath": "/orders", "rawQueryString": "",
-                "headers": {"authorization": header},
-                "requestContext": {"accountId": "123456789012", "apiId": "api", "domainName": "api.example.com",
-                    "http": {"method": "GET", "path": "/orders", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1", "userAgent": "client"},
-                    "requestId": "r", "routeKey": "GET /orders", "stage": "$default", "time": "01/Dec/2026:12:00:00 +0000", "timeEpoch": 0u64},
-            });
+            let event = oidc_client_secret::authorizer::simple_request_event(&header, "GET", "/orders");
             match authorizer.handle(event, "zero-downtime", Deadline::for_request()).await {
                 Ok(answer) if answer["isAuthorized"] == serde_json::json!(true) => calls.allowed += 1,
                 _ => calls.denied += 1,

@@ -21,7 +21,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use oidc_client_secret::api::{MAX_BODY_BYTES, Service};
-use oidc_client_secret::authorizer::Authorizer;
+use oidc_client_secret::authorizer::{Authorizer, simple_request_event};
 use oidc_client_secret::config::Config;
 use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
@@ -120,15 +120,7 @@ async fn whoami(
     let Some(authorization) = headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
         return answer(401, serde_json::json!({"message": "Unauthorized"}));
     };
-    let event = serde_json::json!({
-        "version": "2.0", "type": "REQUEST", "routeArn": "arn:aws:execute-api:local:000000000000:local/$default/GET/client/whoami",
-        "identitySource": [authorization], "routeKey": "GET /client/whoami", "rawPath": "/client/whoami", "rawQueryString": "",
-        "headers": {"authorization": authorization},
-        "requestContext": {"accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1",
-            "http": {"method": "GET", "path": "/client/whoami", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "local"},
-            "requestId": format!("{:032x}", rand::random::<u128>()), "routeKey": "GET /client/whoami", "stage": "$default",
-            "time": "", "timeEpoch": 0u64},
-    });
+    let event = simple_request_event(authorization, "GET", "/client/whoami");
     match verifier.handle(event, "local", Deadline::for_request()).await {
         Ok(allowed) if allowed["isAuthorized"] == serde_json::json!(true) => answer(200, allowed["context"].clone()),
         _ => answer(403, serde_json::json!({"message": "Forbidden"})),
