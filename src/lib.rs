@@ -5,6 +5,13 @@
 //! and event -> [`authorizer`] -> [`authenticate`] -> [`store`].
 //! Nothing below `api`, `rotation` and `authorizer` knows about Lambda or a wire format; nothing but
 //! [`store`] knows about DynamoDB, and nothing but [`secrets`] knows the Secrets Manager SDK.
+//!
+//! This is the code's reference. The operator's and the caller's are the repository's
+//! `README.md` (what it is, the two commands, deploying) and the `docs/` folder, one file
+//! per subject: `docs/api.md` (the routes, messages and errors of every door),
+//! `docs/identity.md`, `docs/data-model.md`, `docs/rotation.md`, `docs/verification.md`,
+//! `docs/operations.md`, `docs/performance.md`, `docs/security.md` and
+//! `docs/development.md` (the layout, the `make` targets, how the tests run).
 
 pub mod api;
 pub mod app;

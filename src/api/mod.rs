@@ -6,7 +6,7 @@
 //!
 //! Transports, chosen by path and `content-type`: [`rest`] (ZITADEL's JSON face),
 //! [`grpc_web`] and [`connect`] at `/zitadel.management.v1.ManagementService/...`, over the
-//! messages of [`proto`]. [`event`] repairs Lambda events before `lambda_http` converts
+//! messages of [`proto`]. `event` repairs Lambda events before `lambda_http` converts
 //! them; [`identity`] reads the caller from the authorizer's context. Everything that can
 //! be refused without storage is refused before the use case; every answer carries the
 //! no-cache headers; every request leaves exactly one log line, which never holds a secret.

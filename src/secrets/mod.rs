@@ -1,5 +1,5 @@
 //! The Secrets Manager adapter behind [`crate::rotation::Secrets`]: the only file that
-//! knows the Secrets Manager SDK. [`memory`] is an in-memory stand-in for the rotation
+//! knows the Secrets Manager SDK. `memory` is an in-memory stand-in for the rotation
 //! protocol's unit tests; moto's server proves this adapter in `tests/`.
 
 #[cfg(test)]

@@ -409,7 +409,7 @@ impl Store for DynamoStore {
     /// the same `ClientRequestToken`, so DynamoDB applies it at most once and answers
     /// success to a resend of one it applied. Once any send may have reached DynamoDB
     /// without a definite answer, the transaction is unknown until a resend succeeds or
-    /// [`DynamoStore::resolve`] settles it: an error is only ever answered once nothing
+    /// `DynamoStore::resolve` settles it: an error is only ever answered once nothing
     /// was written and nothing can be.
     async fn commit(&self, c: &Commit<'_>) -> Result<(), CommitError> {
         let token = request_token();

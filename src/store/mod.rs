@@ -1,6 +1,6 @@
 //! Storage adapters. DynamoDB is the only real one: everything that knows its expressions
 //! lives in [`dynamodb`], its key formats in [`keys`], and what `admin` writes in [`seed`].
-//! [`memory`] is an in-memory `Store` for the use case's unit tests.
+//! `memory` is an in-memory `Store` for the use case's unit tests.
 
 pub mod dynamodb;
 pub mod keys;
