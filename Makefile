@@ -135,6 +135,9 @@ bench-cold: deps tools
 	$(CARGO) build --release -p lambda-baseline
 	scripts/local-services.sh exec -- $(CARGO) bench --bench cold
 
+## fmt, clippy (benches and examples included) and the crate's rustdoc, each with
+## warnings denied.
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
