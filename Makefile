@@ -141,3 +141,15 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+
+## The soak (issue 21): every function at once, several instances of each, against DynamoDB
+## Local behind a proxy that faults at random, with instances SIGKILLed mid-request; then a
+## checker judges every answer and the table. Bounded by SOAK_REQUESTS (20000) and
+## SOAK_SECONDS (180); SOAK_FAULT_RATE (0.05), SOAK_KILL_RATE (0.001), SOAK_REGENERATE (4),
+## SOAK_VERIFY (2), SOAK_ROTATE (1) and SOAK_GRACE_SECONDS (3) are settable too.
+.PHONY: soak
+soak: deps tools
+	$(CARGO) build --release --bins
+	$(CARGO) test --no-run --test soak --quiet
+	SOAK_BIN_DIR=target/release scripts/local-services.sh exec -- \
+		$(CARGO) test --test soak --quiet -- --ignored --exact soak_full --nocapture

@@ -1,0 +1,243 @@
+//! The soak (issue 21): every entry point at once, under random DynamoDB faults and
+//! instance kills, judged afterwards by the history checker of `support/soak`. `make
+//! test` runs a short one on the test build's binaries; `make soak` the long one on the
+//! release binaries. The checker is tested here on histories fed by hand, each with one
+//! violation it must find.
+
+#[path = "support/soak/mod.rs"]
+mod soak;
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use soak::checker::{self, Check};
+use soak::history::{AppState, Call, EventRow, History, InstanceRecord, Outcome};
+
+fn test_binaries() -> [PathBuf; 3] {
+    [
+        PathBuf::from(env!("CARGO_BIN_EXE_regenerate-secret")),
+        PathBuf::from(env!("CARGO_BIN_EXE_verify-secret")),
+        PathBuf::from(env!("CARGO_BIN_EXE_rotate-secret")),
+    ]
+}
+
+async fn soak_and_report(config: soak::Config) {
+    let report = soak::run(config).await;
+    println!("{report}");
+    assert_eq!(report.violations(), 0, "the soak found violations:{report}");
+}
+
+/// `make test`'s soak: about 2,000 requests, faults on, at least one kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_soak_under_faults_and_kills_keeps_every_invariant() {
+    let config = soak::Config::from_env(soak::Config {
+        requests: 2_000,
+        // Within `make test`'s budget on a loaded 2-core machine, whatever the count then.
+        limit: Duration::from_secs(35),
+        fault_rate: 0.05,
+        kill_rate: 0.002,
+        min_kills: 1,
+        regenerate: 4,
+        verify: 2,
+        rotate: 1,
+        binaries: test_binaries(),
+        grace: Duration::from_secs(3),
+    });
+    soak_and_report(config).await;
+}
+
+/// `make soak`: about 20,000 requests or 3 minutes, on the release binaries
+/// (`SOAK_BIN_DIR=target/release`); every bound settable (`SOAK_*`, see the README).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes long: `make soak` runs it"]
+async fn soak_full() {
+    let config = soak::Config::from_env(soak::Config {
+        requests: 20_000,
+        limit: Duration::from_secs(180),
+        fault_rate: 0.05,
+        kill_rate: 0.001,
+        min_kills: 3,
+        regenerate: 4,
+        verify: 2,
+        rotate: 1,
+        binaries: test_binaries(),
+        grace: Duration::from_secs(3),
+    });
+    soak_and_report(config).await;
+}
+
+// ---- the checker, on histories fed by hand ----
+
+const APP: &str = "org-a/proj-1/app-1";
+
+struct Fed {
+    history: History,
+    secrets: Vec<String>,
+}
+
+fn secret(n: u8) -> String {
+    format!("{}{}", (b'A' + n) as char, "x".repeat(63))
+}
+
+fn call(id: &str, at: u64, outcome: Outcome) -> Call {
+    Call {
+        id: id.into(),
+        instance: "regenerate-secret-0.0".into(),
+        door: "v1-oidc",
+        transport: "rest",
+        app: Some(APP.into()),
+        started: Duration::from_millis(at),
+        ended: Duration::from_millis(at + 20),
+        outcome,
+        must_fail: false,
+        presented: None,
+    }
+}
+
+fn written(id: &str, at: u64, secret: &str, sequence: u64) -> Call {
+    call(id, at, Outcome::Secret { secret: secret.into(), sequence: Some(sequence) })
+}
+
+fn event(sequence: u64, request_id: &str) -> EventRow {
+    EventRow { app: APP.into(), sequence, request_id: request_id.into() }
+}
+
+/// A history that keeps every invariant: two writes, a 503, a 504 that did not write, an
+/// authentication with the current secret, clean logs.
+fn fed() -> Fed {
+    let secrets = vec![secret(0), secret(1)];
+    let mut authenticate = call("verify0-000001", 200, Outcome::Allowed { matched: "current".into() });
+    authenticate.door = "authorizer";
+    authenticate.presented = Some(secrets[1].clone());
+    let history = History {
+        calls: vec![
+            written("regenerate0-000001", 0, &secrets[0], 1),
+            written("regenerate0-000002", 50, &secrets[1], 2),
+            call("regenerate0-000003", 100, Outcome::Failed { code: 14, id: "STORE-unavailable".into() }),
+            call("regenerate0-000004", 150, Outcome::Failed { code: 4, id: "STORE-unknown".into() }),
+            authenticate,
+        ],
+        apps: vec![AppState {
+            name: APP.into(),
+            sequence: 2,
+            secret_hash: Some(bcrypt::hash(&secrets[1], 4).unwrap()),
+            previous_hash: None,
+        }],
+        events: vec![event(1, "regenerate0-000001"), event(2, "regenerate0-000002")],
+        instances: vec![InstanceRecord {
+            name: "regenerate-secret-0.0".into(),
+            killed: false,
+            died: None,
+            rss_early: Some(10_000),
+            rss_end: Some(10_400),
+            served: 4,
+        }],
+        logs: vec![(
+            "regenerate-secret-0.0".into(),
+            r#"{"level":"INFO","message":"regenerate client secret","request_id":"regenerate0-000001","status":200}"#
+                .into(),
+        )],
+        grace: Duration::ZERO,
+        late: Duration::from_secs(3),
+        ..History::default()
+    };
+    Fed { history, secrets }
+}
+
+/// The checks that found something, by name.
+fn violated(history: &History) -> Vec<(&'static str, Vec<String>)> {
+    checker::check(history)
+        .into_iter()
+        .filter(|c: &Check| !c.violations.is_empty())
+        .map(|c| (c.name, c.violations))
+        .collect()
+}
+
+fn assert_caught(history: &History, check: &str) {
+    let found = violated(history);
+    assert!(found.iter().any(|(name, _)| name.starts_with(check)), "expected a violation of {check:?}, got {found:#?}");
+}
+
+#[test]
+fn the_checker_passes_a_history_that_keeps_every_invariant() {
+    let Fed { history, .. } = fed();
+    assert_eq!(violated(&history), vec![]);
+}
+
+#[test]
+fn the_checker_finds_a_gap_in_an_apps_sequences() {
+    let Fed { mut history, .. } = fed();
+    history.events[1].sequence = 3;
+    history.apps[0].sequence = 3;
+    assert_caught(&history, "per app, events 1..n");
+}
+
+#[test]
+fn the_checker_finds_a_duplicate_sequence() {
+    let Fed { mut history, secrets } = fed();
+    // A third call answered the same sequence 2, and an event of its own holds it too.
+    history.calls.push(written("regenerate1-000001", 60, &secret(2), 2));
+    history.events.push(event(2, "regenerate1-000001"));
+    assert_caught(&history, "per app, events 1..n");
+    assert_caught(&history, "every 200 has its own event");
+    drop(secrets);
+}
+
+#[test]
+fn the_checker_finds_a_503_that_wrote() {
+    let Fed { mut history, .. } = fed();
+    history.events.push(event(3, "regenerate0-000003"));
+    history.apps[0].sequence = 3;
+    assert_caught(&history, "every 503, 409, 403, 404, 400, 500");
+}
+
+#[test]
+fn the_checker_finds_a_secret_leaked_in_a_log() {
+    let Fed { mut history, secrets } = fed();
+    let line = format!(r#"{{"level":"DEBUG","message":"sending","body":"{{\"clientSecret\":\"{}\"}}"}}"#, secrets[0]);
+    history.logs.push(("regenerate-secret-1.0".into(), line));
+    assert_caught(&history, "no secret, hash or Authorization value");
+}
+
+#[test]
+fn the_checker_finds_a_hash_or_an_authorization_value_in_a_log() {
+    let Fed { mut history, .. } = fed();
+    let hash = history.apps[0].secret_hash.clone().unwrap();
+    history.logs.push(("regenerate-secret-1.0".into(), format!("item {hash}")));
+    assert_caught(&history, "no secret, hash or Authorization value");
+    let Fed { mut history, .. } = fed();
+    history.authorizations.push("Basic YXBwLTE6c2VjcmV0LXZhbHVlLTEyMzQ1Njc4".into());
+    history.logs.push((
+        "verify-secret-0.0".into(),
+        r#"{"headers":{"authorization":"Basic YXBwLTE6c2VjcmV0LXZhbHVlLTEyMzQ1Njc4"}}"#.into(),
+    ));
+    assert_caught(&history, "no secret, hash or Authorization value");
+}
+
+#[test]
+fn the_checker_finds_a_hash_that_is_not_the_last_writes_and_a_stale_authentication() {
+    let Fed { mut history, secrets } = fed();
+    history.apps[0].secret_hash = Some(bcrypt::hash(&secrets[0], 4).unwrap());
+    assert_caught(&history, "the app's hash verifies");
+    // An authentication allowed with the first secret long after the second replaced it.
+    let Fed { mut history, secrets } = fed();
+    let mut late = call("verify0-000002", 5_000, Outcome::Allowed { matched: "current".into() });
+    late.door = "authorizer";
+    late.presented = Some(secrets[0].clone());
+    history.calls.push(late);
+    assert_caught(&history, "authentications");
+}
+
+#[test]
+fn the_checker_finds_a_write_by_no_call_and_an_instance_that_died() {
+    let Fed { mut history, .. } = fed();
+    history.events.push(event(3, "someone-else"));
+    history.apps[0].sequence = 3;
+    assert_caught(&history, "events = the 200s");
+    let Fed { mut history, .. } = fed();
+    history.instances[0].died = Some("exited (Some(101))".into());
+    history.instances[0].rss_end = Some(20_000);
+    assert_caught(&history, "no instance exited");
+    assert_caught(&history, "each instance's RSS");
+}

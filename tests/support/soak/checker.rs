@@ -1,0 +1,589 @@
+//! The soak's checker: judges a whole [`History`] against the contract (SPEC sections 5,
+//! 6a, 11), as Jepsen's checkers judge theirs. Calls whose outcome is unknown (no answer,
+//! 504 `STORE-unknown`) may or may not have written; every other call's answer is taken
+//! at its word, and the table at the end must agree with all of them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use super::history::{Call, History, Outcome};
+
+/// One check: what it judged, and what it found wrong.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: &'static str,
+    pub checked: u64,
+    /// Counted apart, not a violation (authentications denied while DynamoDB failed).
+    pub apart: Option<(&'static str, u64)>,
+    pub violations: Vec<String>,
+}
+
+impl Check {
+    fn new(name: &'static str) -> Self {
+        Self { name, checked: 0, apart: None, violations: Vec::new() }
+    }
+}
+
+/// Most a check lists; the count says how many there were.
+const LISTED: usize = 20;
+
+const FOREVER: Duration = Duration::from_secs(1 << 40);
+/// Clock slack between the soak's clock and the instances' (one machine: scheduling only).
+const SLOP: Duration = Duration::from_millis(50);
+
+pub fn total_violations(checks: &[Check]) -> usize {
+    checks.iter().map(|c| c.violations.len()).sum()
+}
+
+/// Who can have written an event: a call, or a rotation run, whose events name its
+/// version token (any of its setSecret invocations, retries included, may have written).
+struct Writer<'a> {
+    what: String,
+    app: Option<&'a str>,
+    started: Duration,
+    ended: Duration,
+    /// It answered a success, or had no definite answer.
+    may_write: bool,
+    /// No definite answer: its write may land up to `late` after `ended`.
+    unknown: bool,
+    secret: Option<&'a str>,
+}
+
+fn writers_of(history: &History) -> HashMap<&str, Writer<'_>> {
+    let mut writers = HashMap::new();
+    for call in history.calls.iter().filter(|c| c.door != "rotation") {
+        let secret = match &call.outcome {
+            Outcome::Secret { secret, .. } => Some(secret.as_str()),
+            _ => None,
+        };
+        let what = format!(
+            "{} ({} {}, on {}, answered {})",
+            call.id,
+            call.door,
+            call.transport,
+            call.instance,
+            describe(&call.outcome)
+        );
+        writers.insert(
+            call.id.as_str(),
+            Writer {
+                what,
+                app: call.app.as_deref(),
+                started: call.started,
+                ended: call.ended,
+                may_write: call.may_write(),
+                unknown: call.outcome.unknown(),
+                secret,
+            },
+        );
+    }
+    let by_id: HashMap<&str, &Call> = history.calls.iter().map(|c| (c.id.as_str(), c)).collect();
+    for run in &history.runs {
+        let calls: Vec<&Call> = run.set_calls.iter().filter_map(|id| by_id.get(id.as_str()).copied()).collect();
+        let (Some(first), Some(last)) = (calls.first(), calls.last()) else { continue };
+        let outcomes: Vec<String> = calls.iter().map(|c| format!("{} {}", c.id, describe(&c.outcome))).collect();
+        writers.insert(
+            run.token.as_str(),
+            Writer {
+                what: format!("rotation {} (setSecret: {})", run.token, outcomes.join(", ")),
+                app: Some(run.app.as_str()),
+                started: first.started,
+                ended: last.ended,
+                may_write: calls.iter().any(|c| c.may_write()),
+                unknown: !calls.iter().any(|c| c.outcome == Outcome::Step),
+                secret: run.pending.as_deref(),
+            },
+        );
+    }
+    writers
+}
+
+/// Every check, in the order the report prints them.
+pub fn check(history: &History) -> Vec<Check> {
+    let writers = writers_of(history);
+    let mut events: BTreeMap<&str, Vec<&super::history::EventRow>> = BTreeMap::new();
+    for event in &history.events {
+        events.entry(event.app.as_str()).or_default().push(event);
+    }
+    for list in events.values_mut() {
+        list.sort_by_key(|e| e.sequence);
+    }
+    let secret_of = |id: &str| -> Option<&str> { writers.get(id).and_then(|w| w.secret) };
+    let mut checks = vec![
+        sequences(history, &events),
+        event_writers(history, &writers),
+        failures_wrote_nothing(history, &writers),
+        successes(history),
+        hashes(history, &events, &secret_of),
+        authentications(history, &events, &writers),
+        rotations(history, &events),
+        logs(history),
+        instances(history),
+        memory(history),
+    ];
+    let unreadable: Vec<String> = history
+        .calls
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Unreadable(why) => Some(format!("{} ({} {}): {why}", c.id, c.door, c.transport)),
+            _ => None,
+        })
+        .collect();
+    let mut readable = Check::new("every answer is one the client can read");
+    readable.checked = history.calls.len() as u64;
+    readable.violations = unreadable;
+    checks.push(readable);
+    for check in &mut checks {
+        if check.violations.len() > LISTED {
+            let more = check.violations.len() - LISTED;
+            check.violations.truncate(LISTED);
+            check.violations.push(format!("... and {more} more"));
+        }
+    }
+    checks
+}
+
+fn sequences(history: &History, events: &BTreeMap<&str, Vec<&super::history::EventRow>>) -> Check {
+    let mut check = Check::new("per app, events 1..n with no gap or duplicate, and the app's sequence is n");
+    let apps: HashMap<&str, u64> = history.apps.iter().map(|a| (a.name.as_str(), a.sequence)).collect();
+    for app in &history.apps {
+        check.checked += 1;
+        let list = events.get(app.name.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let sequences: Vec<u64> = list.iter().map(|e| e.sequence).collect();
+        let expected: Vec<u64> = (1..=sequences.len() as u64).collect();
+        if sequences != expected {
+            let mut seen = HashSet::new();
+            let duplicates: Vec<u64> = sequences.iter().copied().filter(|s| !seen.insert(*s)).collect();
+            let missing: Vec<u64> =
+                (1..=sequences.iter().copied().max().unwrap_or(0)).filter(|s| !seen.contains(s)).collect();
+            check.violations.push(format!(
+                "{}: events {} (gaps at {missing:?}, duplicates {duplicates:?})",
+                app.name,
+                summary(&sequences)
+            ));
+        }
+        if app.sequence != sequences.len() as u64 {
+            check.violations.push(format!("{}: sequence {} but {} events", app.name, app.sequence, sequences.len()));
+        }
+    }
+    for (app, list) in events {
+        if !apps.contains_key(app) {
+            check.violations.push(format!("{app}: {} events of an app that is not in the table", list.len()));
+        }
+    }
+    check
+}
+
+fn summary(sequences: &[u64]) -> String {
+    if sequences.len() <= 8 {
+        return format!("{sequences:?}");
+    }
+    format!(
+        "[{}, {}, ... {}] ({} of them)",
+        sequences[0],
+        sequences[1],
+        sequences[sequences.len() - 1],
+        sequences.len()
+    )
+}
+
+fn event_writers(history: &History, writers: &HashMap<&str, Writer<'_>>) -> Check {
+    let mut check = Check::new("events = the 200s + writes of calls with no definite answer, and nothing else");
+    let mut per_request: HashMap<&str, Vec<u64>> = HashMap::new();
+    for event in &history.events {
+        check.checked += 1;
+        per_request.entry(event.request_id.as_str()).or_default().push(event.sequence);
+        match writers.get(event.request_id.as_str()) {
+            None => check.violations.push(format!(
+                "{} sequence {}: written by request {}, which no call of the soak made",
+                event.app, event.sequence, event.request_id
+            )),
+            Some(writer) if writer.app != Some(event.app.as_str()) => check.violations.push(format!(
+                "{} sequence {}: written by {}, a call on {:?}",
+                event.app, event.sequence, writer.what, writer.app
+            )),
+            // A definite failure that wrote is the next check's.
+            Some(_) => {}
+        }
+    }
+    for (id, sequences) in per_request {
+        if sequences.len() > 1 {
+            check.violations.push(format!("request {id} wrote {} events: sequences {sequences:?}", sequences.len()));
+        }
+    }
+    check
+}
+
+fn failures_wrote_nothing(history: &History, writers: &HashMap<&str, Writer<'_>>) -> Check {
+    let mut check = Check::new("every 503, 409, 403, 404, 400, 500 (and refused step) wrote nothing");
+    check.checked = writers.values().filter(|w| !w.may_write).count() as u64;
+    for event in &history.events {
+        if let Some(writer) = writers.get(event.request_id.as_str()).filter(|w| !w.may_write) {
+            check.violations.push(format!("{} wrote sequence {} of {}", writer.what, event.sequence, event.app));
+        }
+    }
+    for call in history.calls.iter().filter(|c| c.must_fail) {
+        if matches!(call.outcome, Outcome::Secret { .. }) {
+            check.violations.push(format!(
+                "{} ({} {} on {}) must have been refused, and answered a secret",
+                call.id,
+                call.door,
+                call.transport,
+                call.app.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    check
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Failed { code, id } => format!("{} {id}", super::history::http_class(*code)),
+        other => other.class(),
+    }
+}
+
+fn successes(history: &History) -> Check {
+    let mut check = Check::new("every 200 has its own event with its sequence; no two 200s share one");
+    let mut written: HashMap<&str, Vec<&super::history::EventRow>> = HashMap::new();
+    for event in &history.events {
+        written.entry(event.request_id.as_str()).or_default().push(event);
+    }
+    let mut claimed: HashMap<(&str, u64), &str> = HashMap::new();
+    for call in &history.calls {
+        let Outcome::Secret { sequence, .. } = &call.outcome else { continue };
+        check.checked += 1;
+        let app = call.app.as_deref().unwrap_or("-");
+        let own = written.get(call.id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        match own {
+            [] => check.violations.push(format!(
+                "{} ({} {} on {app}) answered 200 and no event is its",
+                call.id, call.door, call.transport
+            )),
+            [event] => {
+                if sequence.is_some_and(|s| s != event.sequence) {
+                    check.violations.push(format!(
+                        "{} ({} on {app}) answered sequence {:?}, its event is {}",
+                        call.id, call.door, sequence, event.sequence
+                    ));
+                }
+                if let Some(other) = claimed.insert((event.app.as_str(), event.sequence), call.id.as_str()) {
+                    check
+                        .violations
+                        .push(format!("{} and {other} both hold sequence {} of {app}", call.id, event.sequence));
+                }
+            }
+            _ => {} // a request that wrote twice is the writers' check
+        }
+    }
+    check
+}
+
+fn verifies(secret: &str, hash: &str) -> bool {
+    bcrypt::verify(secret, hash).unwrap_or(false)
+}
+
+/// How many returned secrets of an app are tried against a hash whose own secret is
+/// unknown (its write had no definite answer): the most recent ones.
+const TRIED_WHEN_UNKNOWN: usize = 64;
+
+fn hashes<'a>(
+    history: &'a History,
+    events: &BTreeMap<&str, Vec<&'a super::history::EventRow>>,
+    secret_of: &dyn Fn(&str) -> Option<&'a str>,
+) -> Check {
+    let mut check = Check::new("the app's hash verifies its last write's secret, and no other secret answered");
+    let mut seen = HashMap::new();
+    for call in &history.calls {
+        if let Outcome::Secret { secret, .. } = &call.outcome
+            && let Some(first) = seen.insert(secret.as_str(), call.id.as_str())
+        {
+            check.violations.push(format!("{} and {first} answered the same secret", call.id));
+        }
+    }
+    // (what, secret, hash, must verify): run side by side, bcrypt is the cost here.
+    let mut jobs: Vec<(String, &str, &str, bool)> = Vec::new();
+    for app in &history.apps {
+        let list = events.get(app.name.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let Some(last) = list.last() else {
+            if app.secret_hash.is_some() {
+                check.violations.push(format!("{}: a hash and no event", app.name));
+            }
+            continue;
+        };
+        check.checked += 1;
+        let Some(hash) = app.secret_hash.as_deref() else {
+            check.violations.push(format!("{}: {} events and no hash", app.name, list.len()));
+            continue;
+        };
+        match secret_of(&last.request_id) {
+            Some(secret) => {
+                jobs.push((format!("{}: the current hash, of {}", app.name, last.request_id), secret, hash, true))
+            }
+            None => {
+                for event in list.iter().rev().skip(1).take(TRIED_WHEN_UNKNOWN) {
+                    if let Some(secret) = secret_of(&event.request_id) {
+                        let what = format!(
+                            "{}: the current hash (of {}, unanswered), against {}",
+                            app.name, last.request_id, event.request_id
+                        );
+                        jobs.push((what, secret, hash, false));
+                    }
+                }
+            }
+        }
+        if let (Some(previous), Some(before)) =
+            (app.previous_hash.as_deref(), list.len().checked_sub(2).map(|i| list[i]))
+            && let Some(secret) = secret_of(&before.request_id)
+        {
+            jobs.push((format!("{}: the previous hash, of {}", app.name, before.request_id), secret, previous, true));
+        }
+    }
+    let failures = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        for chunk in jobs.chunks(jobs.len().div_ceil(threads).max(1)) {
+            let failures = &failures;
+            scope.spawn(move || {
+                for (what, secret, hash, expected) in chunk {
+                    if verifies(secret, hash) != *expected {
+                        let said = if *expected { "does not verify its secret" } else { "verifies that secret" };
+                        failures.lock().unwrap().push(format!("{what} {said}"));
+                    }
+                }
+            });
+        }
+    });
+    check.violations.extend(failures.into_inner().unwrap());
+    check
+}
+
+/// When a write's commit happened: inside its call, or up to `late` after a call that
+/// had no definite answer.
+#[derive(Clone, Copy)]
+struct Window {
+    start: Duration,
+    end: Duration,
+    /// The call answered that the write happened: it was committed by `end`.
+    answered: bool,
+}
+
+fn authentications<'a>(
+    history: &'a History,
+    events: &BTreeMap<&str, Vec<&'a super::history::EventRow>>,
+    writers: &HashMap<&str, Writer<'a>>,
+) -> Check {
+    let mut check =
+        Check::new("authentications: allowed only while valid; denied for a valid one only when DynamoDB failed");
+    let outcomes = authorizer_outcomes(history);
+    let grace = history.grace;
+    // Per app: each write's window and secret, by sequence (index k is sequence k+1).
+    let mut writes: HashMap<&str, Vec<(Window, Option<&str>)>> = HashMap::new();
+    let mut secret_index: HashMap<(&str, &str), usize> = HashMap::new();
+    for (app, list) in events {
+        let mut rows = Vec::new();
+        for (k, event) in list.iter().enumerate() {
+            let writer = writers.get(event.request_id.as_str());
+            let window = match writer {
+                Some(w) if w.unknown => Window { start: w.started, end: w.ended + history.late, answered: false },
+                Some(w) => Window { start: w.started, end: w.ended, answered: true },
+                None => Window { start: Duration::ZERO, end: FOREVER, answered: false },
+            };
+            let secret = writer.and_then(|w| w.secret);
+            if let Some(secret) = secret {
+                secret_index.insert((app, secret), k);
+            }
+            rows.push((window, secret));
+        }
+        writes.insert(app, rows);
+    }
+    let mut unavailable = 0;
+    for call in history.calls.iter().filter(|c| c.door == "authorizer") {
+        let (Some(app), Some(presented)) = (call.app.as_deref(), call.presented.as_deref()) else { continue };
+        let allowed = match &call.outcome {
+            Outcome::Allowed { matched } => Some(matched.as_str()),
+            Outcome::Denied => None,
+            _ => continue,
+        };
+        check.checked += 1;
+        let (a0, a1) = (call.started, call.ended);
+        let Some(&k) = secret_index.get(&(app, presented)) else {
+            if allowed.is_some() {
+                check.violations.push(format!("{} allowed on {app} a secret that no write of the app gave", call.id));
+            }
+            continue;
+        };
+        let rows = &writes[app];
+        let (own, _) = rows[k];
+        let next = rows.get(k + 1).map(|(w, _)| *w);
+        let after = rows.get(k + 2).map(|(w, _)| *w);
+        // Possibly valid: from the earliest its commit can be, to the latest the next
+        // write can have replaced it (and, with a grace period, the one after that, or
+        // the previous hash's expiry).
+        let possible_current_end = next.map_or(FOREVER, |w| w.end);
+        let possible_end = match next {
+            None => FOREVER,
+            Some(_) if grace.is_zero() => possible_current_end,
+            Some(w) => (w.end + grace + SLOP).min(after.map_or(FOREVER, |w| w.end)),
+        };
+        // Certainly valid: from the answer that said it was written, until the earliest
+        // the next write can have replaced it (or the previous hash's earliest expiry).
+        let certain_start = if own.answered { own.end } else { FOREVER };
+        let certain_end = match next {
+            None => FOREVER,
+            Some(w) if grace.is_zero() => w.start,
+            Some(w) => (w.start + grace).saturating_sub(SLOP).min(after.map_or(FOREVER, |w| w.start)),
+        };
+        match allowed {
+            Some(matched) => {
+                if a1 < own.start || a0 > possible_end {
+                    check.violations.push(format!(
+                        "{} allowed on {app} the secret of sequence {} outside the time it was valid",
+                        call.id,
+                        k + 1
+                    ));
+                } else if matched == "current" && a0 > possible_current_end {
+                    check.violations.push(format!(
+                        "{} allowed on {app} the secret of sequence {} as current after sequence {} replaced it",
+                        call.id,
+                        k + 1,
+                        k + 2
+                    ));
+                }
+            }
+            None if a0 >= certain_start && a1 <= certain_end => {
+                if outcomes.get(call.id.as_str()).is_some_and(|o| o == "unavailable") {
+                    unavailable += 1;
+                } else {
+                    check.violations.push(format!(
+                        "{} denied on {app} the secret of sequence {} while it was valid (logged {:?})",
+                        call.id,
+                        k + 1,
+                        outcomes.get(call.id.as_str())
+                    ));
+                }
+            }
+            None => {}
+        }
+    }
+    check.apart = Some(("denied for a valid secret while DynamoDB failed (unavailable)", unavailable));
+    check
+}
+
+/// The authorizer's logged outcome of each request (`current`, `denied`, `unavailable`, ...).
+fn authorizer_outcomes(history: &History) -> HashMap<String, String> {
+    let mut outcomes = HashMap::new();
+    for (_, log) in &history.logs {
+        for line in log.lines().filter(|l| l.contains("authenticate client")) {
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            if let (Some(id), Some(outcome)) = (json["request_id"].as_str(), json["Outcome"].as_str()) {
+                outcomes.insert(id.to_owned(), outcome.to_owned());
+            }
+        }
+    }
+    outcomes
+}
+
+fn rotations(history: &History, events: &BTreeMap<&str, Vec<&super::history::EventRow>>) -> Check {
+    let mut check = Check::new("every finished rotation leaves AWSCURRENT holding the secret the table verifies");
+    for run in history.runs.iter().filter(|r| r.finished) {
+        check.checked += 1;
+        let (Some(current), Some(pending)) = (run.current_after.as_deref(), run.pending.as_deref()) else {
+            check.violations.push(format!("{}: a finished rotation with no AWSCURRENT or pending value", run.app));
+            continue;
+        };
+        if current != pending {
+            check.violations.push(format!("{}: AWSCURRENT after finishSecret is not the pending secret", run.app));
+        }
+        if !run.hash_at_finish.as_deref().is_some_and(|hash| verifies(current, hash)) {
+            check
+                .violations
+                .push(format!("{}: the table's hash after finishSecret does not verify AWSCURRENT", run.app));
+        }
+        let list = events.get(run.app.as_str()).map(Vec::as_slice).unwrap_or_default();
+        if !list.iter().any(|e| e.request_id == run.token) {
+            check.violations.push(format!(
+                "{}: a finished rotation whose setSecret calls {:?} wrote no event",
+                run.app, run.set_calls
+            ));
+        }
+    }
+    check
+}
+
+/// Maximal runs of the bytes `keep` in `text`.
+fn runs(text: &str, keep: fn(u8) -> bool) -> impl Iterator<Item = &str> {
+    text.split(move |c: char| !c.is_ascii() || !keep(c as u8)).filter(|run| !run.is_empty())
+}
+
+fn logs(history: &History) -> Check {
+    let mut check = Check::new("no secret, hash or Authorization value in any log line");
+    let mut secrets: HashSet<&str> = HashSet::new();
+    for call in &history.calls {
+        if let Outcome::Secret { secret, .. } = &call.outcome {
+            secrets.insert(secret);
+        }
+        if let Some(presented) = &call.presented {
+            secrets.insert(presented);
+        }
+    }
+    for run in &history.runs {
+        secrets.extend(run.pending.as_deref());
+    }
+    let lengths: HashSet<usize> = secrets.iter().map(|s| s.len()).collect();
+    let credentials: HashSet<&str> = history.authorizations.iter().map(|a| a.rsplit(' ').next().unwrap_or(a)).collect();
+    let credential_lengths: HashSet<usize> = credentials.iter().map(|c| c.len()).collect();
+    let hashes: Vec<&str> =
+        history.apps.iter().flat_map(|a| [a.secret_hash.as_deref(), a.previous_hash.as_deref()]).flatten().collect();
+    // A hash in modular-crypt form, as text or as the decimal bytes a signer's trace prints.
+    let markers = ["$2b$", "$2a$", "$2y$", "36, 50, 98, 36", "36,50,98,36"];
+    let windows = |run: &str, lengths: &HashSet<usize>, set: &HashSet<&str>| {
+        lengths.iter().any(|&n| run.len() >= n && (0..=run.len() - n).any(|i| set.contains(&run[i..i + n])))
+    };
+    for (name, log) in &history.logs {
+        for (number, line) in log.lines().enumerate() {
+            check.checked += 1;
+            let mut found = Vec::new();
+            if runs(line, |b| b.is_ascii_alphanumeric()).any(|run| windows(run, &lengths, &secrets)) {
+                found.push("a client secret");
+            }
+            if runs(line, |b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+                .any(|run| windows(run, &credential_lengths, &credentials))
+            {
+                found.push("an Authorization value");
+            }
+            if markers.iter().any(|m| line.contains(m))
+                || hashes.iter().any(|h| h.get(7..).is_some_and(|tail| line.contains(tail)))
+            {
+                found.push("a bcrypt hash");
+            }
+            if !found.is_empty() {
+                check.violations.push(format!("{name} line {}: {}", number + 1, found.join(", ")));
+            }
+        }
+    }
+    check
+}
+
+fn instances(history: &History) -> Check {
+    let mut check = Check::new("no instance exited but the killed ones");
+    for instance in &history.instances {
+        check.checked += 1;
+        if let Some(how) = &instance.died {
+            check.violations.push(format!("{}: {how}", instance.name));
+        }
+    }
+    check
+}
+
+fn memory(history: &History) -> Check {
+    let mut check = Check::new("each instance's RSS at the end within 10% of its RSS after 1,000 requests");
+    for instance in &history.instances {
+        let (Some(early), Some(end)) = (instance.rss_early, instance.rss_end) else { continue };
+        check.checked += 1;
+        if end * 10 > early * 11 {
+            check.violations.push(format!("{}: {early} KiB after 1,000 requests, {end} KiB at the end", instance.name));
+        }
+    }
+    check
+}

@@ -1,0 +1,802 @@
+//! The soak: every entry point at once under random faults, then the invariants checked
+//! from the table and from every answer (issue 21; the shape is Jepsen's: a history of
+//! invocations and outcomes, judged afterwards by [`checker`]).
+//!
+//! Several instances of each function run at once, each in its own sandbox
+//! ([`lambda::Instance`]) behind a fault proxy to DynamoDB Local ([`chaos::Chaos`]):
+//! `regenerate-secret` instances write hot apps (every instance on the same few apps) and
+//! cold ones (one writer each), through every door and transport, with a share of calls
+//! that must be refused; `verify-secret` instances authenticate with the current, the
+//! previous and a wrong secret; one `rotate-secret` instance runs whole rotations through
+//! moto's Secrets Manager. Instances are SIGKILLed at random in the middle of a request
+//! and replaced.
+
+pub mod chaos;
+pub mod checker;
+pub mod doors;
+pub mod history;
+pub mod lambda;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
+use oidc_client_secret::store::dynamodb::DynamoStore;
+use oidc_client_secret::store::seed::NewApp;
+use rand::RngExt;
+use serde_json::{Value, json};
+
+use crate::support;
+use doors::{DOORS, Envelope, Target, Transport};
+use history::{AppState, Call, EventRow, History, InstanceRecord, NoAnswer, Outcome, RotationRun};
+use lambda::{Instance, Reply};
+
+/// What a soak runs, and for how long.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub requests: u64,
+    pub limit: Duration,
+    /// The share of DynamoDB calls (and new connections) that get a fault.
+    pub fault_rate: f64,
+    /// The share of requests whose instance is SIGKILLed while it serves them.
+    pub kill_rate: f64,
+    /// At least this many kills, forced if chance gave fewer by the halfway mark.
+    pub min_kills: u64,
+    pub regenerate: usize,
+    pub verify: usize,
+    pub rotate: usize,
+    /// The function binaries: `regenerate-secret`, `verify-secret`, `rotate-secret`.
+    pub binaries: [PathBuf; 3],
+    pub grace: Duration,
+}
+
+impl Config {
+    /// `defaults`, with each `SOAK_*` variable that is set taking its place.
+    pub fn from_env(defaults: Config) -> Config {
+        fn var<T: std::str::FromStr>(name: &str, default: T) -> T {
+            match std::env::var(name) {
+                Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
+                Err(_) => default,
+            }
+        }
+        let mut config = Config {
+            requests: var("SOAK_REQUESTS", defaults.requests),
+            limit: Duration::from_secs(var("SOAK_SECONDS", defaults.limit.as_secs())),
+            fault_rate: var("SOAK_FAULT_RATE", defaults.fault_rate),
+            kill_rate: var("SOAK_KILL_RATE", defaults.kill_rate),
+            min_kills: var("SOAK_MIN_KILLS", defaults.min_kills),
+            regenerate: var("SOAK_REGENERATE", defaults.regenerate),
+            verify: var("SOAK_VERIFY", defaults.verify),
+            rotate: var("SOAK_ROTATE", defaults.rotate),
+            grace: Duration::from_secs(var("SOAK_GRACE_SECONDS", defaults.grace.as_secs())),
+            binaries: defaults.binaries,
+        };
+        if let Ok(dir) = std::env::var("SOAK_BIN_DIR") {
+            let dir = PathBuf::from(dir);
+            config.binaries = ["regenerate-secret", "verify-secret", "rotate-secret"].map(|b| dir.join(b));
+        }
+        for binary in &config.binaries {
+            assert!(binary.exists(), "{} is missing", binary.display());
+        }
+        config
+    }
+}
+
+/// The soak's own bounds on a call: Lambda's timeouts (template.yaml), and the client's
+/// patience beyond them.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+const ROTATION_TIMEOUT: Duration = Duration::from_secs(30);
+const PATIENCE: Duration = Duration::from_secs(5);
+const WRITER: &str = "soak-writer";
+const OUTSIDER: &str = "soak-outsider";
+const HOME_ORG: &str = "soak-org-0";
+const ORGS: usize = 8;
+const COLD_PER_WRITER: usize = 10;
+
+#[derive(Debug, Clone)]
+struct AppSpec {
+    target: Target,
+    client_id: String,
+    /// Which regenerate slot writes it; `None` for every slot (hot), rotation apps have none.
+    writer: Option<usize>,
+    hot: bool,
+    rotation_arn: Option<String>,
+}
+
+impl AppSpec {
+    fn name(&self) -> String {
+        format!("{}/{}/{}", self.target.org, self.target.project, self.target.app)
+    }
+}
+
+/// What the instances share while they run.
+struct Shared {
+    config: Config,
+    started: Instant,
+    issued: AtomicU64,
+    answered: AtomicU64,
+    kills: AtomicU64,
+    apps: Vec<AppSpec>,
+    /// The secrets each app's clients have been given, latest last.
+    known: Mutex<HashMap<String, Vec<String>>>,
+    env: Vec<(String, String)>,
+    logs: PathBuf,
+}
+
+impl Shared {
+    /// One more request, while the count and the time allow.
+    fn ticket(&self) -> bool {
+        self.started.elapsed() < self.config.limit && self.issued.fetch_add(1, Ordering::SeqCst) < self.config.requests
+    }
+
+    fn kill_now(&self) -> Option<Duration> {
+        let halfway = self.issued.load(Ordering::SeqCst) > self.config.requests / 2
+            || self.started.elapsed() > self.config.limit / 2;
+        let forced = self.kills.load(Ordering::SeqCst) < self.config.min_kills && halfway;
+        (forced || rand::random::<f64>() < self.config.kill_rate)
+            .then(|| Duration::from_millis(rand::rng().random_range(1..20)))
+    }
+
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// One slot: an instance after another (each replaced when it dies), and their calls.
+struct Slot {
+    function: &'static str,
+    index: usize,
+    binary: PathBuf,
+    timeout: Duration,
+    instance: Instance,
+    generation: u32,
+    records: Vec<InstanceRecord>,
+    calls: Vec<Call>,
+    served: u64,
+    /// The instance's RSS when the soak passed its 1,000th answer, if it was the one running then.
+    early: Option<u64>,
+    mark_passed: bool,
+}
+
+impl Slot {
+    async fn start(shared: &Shared, function: &'static str, index: usize, binary: PathBuf, timeout: Duration) -> Slot {
+        let instance = Self::spawn(shared, function, index, 0, &binary, timeout).await;
+        Slot {
+            function,
+            index,
+            binary,
+            timeout,
+            instance,
+            generation: 0,
+            records: Vec::new(),
+            calls: Vec::new(),
+            served: 0,
+            early: None,
+            mark_passed: false,
+        }
+    }
+
+    async fn spawn(
+        shared: &Shared,
+        function: &str,
+        index: usize,
+        generation: u32,
+        binary: &std::path::Path,
+        timeout: Duration,
+    ) -> Instance {
+        let name = format!("{function}-{index}.{generation}");
+        Instance::start(function, name, binary, &shared.env, &shared.logs, timeout).await
+    }
+
+    fn record(&self) -> InstanceRecord {
+        InstanceRecord {
+            name: self.instance.name.clone(),
+            killed: false,
+            died: None,
+            rss_early: None,
+            rss_end: None,
+            served: self.instance.served,
+        }
+    }
+
+    /// Invokes the current instance; a killed, dead or silent one is replaced.
+    async fn invoke(&mut self, shared: &Shared, event: Vec<u8>) -> (String, Duration, Duration, Reply) {
+        self.served += 1;
+        let id = format!("{}{}-{:06}", self.function.trim_end_matches("-secret"), self.index, self.served);
+        let kill = shared.kill_now();
+        let started = shared.now();
+        let reply = self.instance.invoke(&id, event, self.timeout + PATIENCE, kill).await;
+        let ended = shared.now();
+        if shared.answered.fetch_add(1, Ordering::SeqCst) + 1 >= 1000 && !self.mark_passed {
+            self.mark_passed = true;
+            self.early = self.instance.rss_kib();
+        }
+        let replace = match &reply {
+            Reply::Killed => {
+                shared.kills.fetch_add(1, Ordering::SeqCst);
+                Some((true, None))
+            }
+            Reply::Exited(code) => Some((false, Some(format!("exited ({code:?}) during {id}")))),
+            Reply::TimedOut => Some((false, Some(format!("no answer to {id} within its timeout and {PATIENCE:?}")))),
+            _ => None,
+        };
+        if let Some((killed, died)) = replace {
+            self.instance.stop().await;
+            let mut record = self.record();
+            record.killed = killed;
+            record.died = died;
+            self.records.push(record);
+            self.early = None;
+            self.generation += 1;
+            self.instance =
+                Self::spawn(shared, self.function, self.index, self.generation, &self.binary, self.timeout).await;
+        }
+        (id, started, ended, reply)
+    }
+
+    async fn finish(mut self) -> (Vec<InstanceRecord>, Vec<Call>) {
+        let mut record = self.record();
+        record.rss_early = self.early;
+        record.rss_end = self.early.and(self.instance.rss_kib());
+        if let Some(code) = self.instance.exited() {
+            record.died = Some(format!("exited ({code:?}) by the end of the soak"));
+        }
+        self.instance.stop().await;
+        self.records.push(record);
+        (self.records, self.calls)
+    }
+}
+
+fn no_answer(reply: &Reply) -> Option<Outcome> {
+    match reply {
+        Reply::Killed => Some(Outcome::NoAnswer(NoAnswer::Killed)),
+        Reply::Exited(_) => Some(Outcome::NoAnswer(NoAnswer::Exited)),
+        Reply::TimedOut => Some(Outcome::NoAnswer(NoAnswer::TimedOut)),
+        _ => None,
+    }
+}
+
+fn pick<T: Copy>(items: &[T]) -> T {
+    items[rand::rng().random_range(0..items.len())]
+}
+
+/// One regenerate call, planned.
+struct Planned {
+    event: Vec<u8>,
+    door: &'static str,
+    transport: Transport,
+    app: String,
+    must_fail: bool,
+    /// The answer is v1's (with `details.sequence`).
+    v1: bool,
+}
+
+/// One regenerate call: what it names, through which door, as whom.
+fn regenerate_call(shared: &Shared, slot: usize) -> Planned {
+    let mut rng = rand::rng();
+    let writable: Vec<&AppSpec> =
+        shared.apps.iter().filter(|a| a.rotation_arn.is_none() && (a.hot || a.writer == Some(slot))).collect();
+    let hot: Vec<&&AppSpec> = writable.iter().filter(|a| a.hot).collect();
+    let cold: Vec<&&AppSpec> = writable.iter().filter(|a| !a.hot).collect();
+    let app = if rng.random_bool(0.5) || cold.is_empty() { pick(&hot) } else { pick(&cold) };
+    let mut target = app.target.clone();
+    let mut doors: Vec<&doors::Door> = DOORS.iter().filter(|d| d.apps.contains(&target.app_type)).collect();
+    let (mut caller, mut envelope, mut must_fail) = (
+        (WRITER, HOME_ORG),
+        pick(&[Envelope::HttpJwt, Envelope::HttpJwt, Envelope::HttpLambdaAuthorizer, Envelope::RestClaims]),
+        false,
+    );
+    // About one call in seven must be refused, each for a reason of its own.
+    if rng.random_bool(0.15) {
+        must_fail = true;
+        match rng.random_range(0..6) {
+            0 => caller = (OUTSIDER, "soak-outsiders"),
+            1 => target.app = "no-such-app".into(),
+            2 => target.app = "bad#id".into(),
+            3 => envelope = Envelope::Anonymous,
+            4 => {
+                target.app = "soak-spa".into();
+                target.project = "soak-proj-0".into();
+                target.org = HOME_ORG.into();
+                target.app_type = "OIDC";
+                doors = DOORS.iter().filter(|d| d.apps.contains(&"OIDC")).collect();
+            }
+            _ => doors = DOORS.iter().filter(|d| !d.apps.contains(&target.app_type)).collect(),
+        }
+    }
+    let door = pick(&doors);
+    let transports: Vec<Transport> =
+        Transport::ALL.into_iter().filter(|t| *t != Transport::Rest || door.rest.is_some()).collect();
+    let transport = pick(&transports);
+    let org_header =
+        (door.org_header && (target.org != HOME_ORG || rng.random_bool(0.5))).then_some(target.org.as_str());
+    let event = doors::event(door, transport, &target, envelope, caller, org_header);
+    let name = format!("{}/{}/{}", target.org, target.project, target.app);
+    Planned { event, door: door.name, transport, app: name, must_fail, v1: door.v1 }
+}
+
+async fn regenerate_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>, Vec<Call>) {
+    let [binary, _, _] = shared.config.binaries.clone();
+    let mut slot = Slot::start(&shared, "regenerate-secret", index, binary, HTTP_TIMEOUT).await;
+    while shared.ticket() {
+        let Planned { event, door, transport, app, must_fail, v1 } = regenerate_call(&shared, index);
+        let (id, started, ended, reply) = slot.invoke(&shared, event).await;
+        let outcome = match &reply {
+            Reply::Response(response) => doors::read(response, transport, v1),
+            Reply::Error(error) => Outcome::Unreadable(format!("the HTTP function failed: {error}")),
+            other => no_answer(other).unwrap(),
+        };
+        if let Outcome::Secret { secret, .. } = &outcome {
+            shared.known.lock().unwrap().entry(app.clone()).or_default().push(secret.clone());
+        }
+        let instance = slot.instance.name.clone();
+        slot.calls.push(Call {
+            id,
+            instance,
+            door,
+            transport: transport.name(),
+            app: Some(app),
+            started,
+            ended,
+            outcome,
+            must_fail,
+            presented: None,
+        });
+    }
+    slot.finish().await
+}
+
+fn basic(client: &str, secret: &str) -> String {
+    let encode = |v: &str| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let credentials = format!("{}:{}", encode(client), encode(secret));
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials))
+}
+
+fn random_secret() -> String {
+    oidc_client_secret::secret::ClientSecret::generate(64).expose().to_owned()
+}
+
+async fn verify_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>, Vec<Call>, Vec<String>) {
+    let [_, binary, _] = shared.config.binaries.clone();
+    let mut slot = Slot::start(&shared, "verify-secret", index, binary, HTTP_TIMEOUT).await;
+    let rest_template: Value = serde_json::from_slice(
+        &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/events/authorizer-rest-request-allowed.json")).unwrap(),
+    )
+    .unwrap();
+    let mut authorizations = Vec::new();
+    while shared.ticket() {
+        let app = pick(&shared.apps.iter().filter(|a| a.target.app != "soak-spa").collect::<Vec<_>>()).clone();
+        let known = shared.known.lock().unwrap().get(&app.name()).cloned().unwrap_or_default();
+        // The current secret, the previous one, or a wrong one.
+        let presented = match rand::rng().random_range(0..10) {
+            0..6 if !known.is_empty() => known[known.len() - 1].clone(),
+            6..8 if known.len() >= 2 => known[known.len() - 2].clone(),
+            _ => random_secret(),
+        };
+        let authorization = basic(&app.client_id, &presented);
+        let rest = rand::rng().random_bool(0.25);
+        let event = if rest {
+            let mut event = rest_template.clone();
+            event["headers"]["Authorization"] = json!(authorization);
+            event["multiValueHeaders"]["Authorization"] = json!([authorization]);
+            event
+        } else {
+            oidc_client_secret::authorizer::simple_request_event(&authorization, "GET", "/orders")
+        };
+        authorizations.push(authorization);
+        let (id, started, ended, reply) = slot.invoke(&shared, serde_json::to_vec(&event).unwrap()).await;
+        let matched = |answer: &Value| answer["context"]["secret"].as_str().unwrap_or("?").to_owned();
+        let outcome = match &reply {
+            Reply::Response(answer) if !rest && answer["isAuthorized"] == json!(true) => {
+                Outcome::Allowed { matched: matched(answer) }
+            }
+            Reply::Response(answer) if !rest && answer["isAuthorized"] == json!(false) => Outcome::Denied,
+            Reply::Response(answer) if rest && answer["policyDocument"]["Statement"][0]["Effect"] == json!("Allow") => {
+                Outcome::Allowed { matched: matched(answer) }
+            }
+            Reply::Error(error) if rest && error["errorType"] == json!("Unauthorized") => Outcome::Denied,
+            Reply::Response(other) | Reply::Error(other) => Outcome::Unreadable(format!("authorizer answered {other}")),
+            other => no_answer(other).unwrap(),
+        };
+        let transport = if rest { "rest-request" } else { "http-v2-simple" };
+        let instance = slot.instance.name.clone();
+        slot.calls.push(Call {
+            id,
+            instance,
+            door: "authorizer",
+            transport,
+            app: Some(app.name()),
+            started,
+            ended,
+            outcome,
+            must_fail: false,
+            presented: Some(presented),
+        });
+    }
+    let (records, calls) = slot.finish().await;
+    (records, calls, authorizations)
+}
+
+const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+/// Secrets Manager retries a failed step; so does the soak, this often in all.
+const STEP_ATTEMPTS: usize = 4;
+
+async fn rotate_slot(
+    shared: Arc<Shared>,
+    index: usize,
+    store: DynamoStore,
+) -> (Vec<InstanceRecord>, Vec<Call>, Vec<RotationRun>) {
+    let [_, _, binary] = shared.config.binaries.clone();
+    let secrets = support::secrets_client().await;
+    let mut slot = Slot::start(&shared, "rotate-secret", index, binary, ROTATION_TIMEOUT).await;
+    let apps: Vec<AppSpec> = shared.apps.iter().filter(|a| a.rotation_arn.is_some()).cloned().collect();
+    let mut runs = Vec::new();
+    let mut turn = 0;
+    while shared.ticket() {
+        let app = &apps[turn % apps.len()];
+        turn += 1;
+        let arn = app.rotation_arn.clone().unwrap();
+        let token = support::start_rotation(&secrets, &arn).await;
+        let mut run = RotationRun {
+            app: app.name(),
+            token: token.clone(),
+            pending: None,
+            finished: false,
+            current_after: None,
+            hash_at_finish: None,
+            set_calls: Vec::new(),
+        };
+        'steps: for step in STEPS {
+            for attempt in 0..STEP_ATTEMPTS {
+                if attempt > 0 && !shared.ticket() {
+                    break 'steps;
+                }
+                let event = json!({"Step": step, "SecretId": arn, "ClientRequestToken": token});
+                let (id, started, ended, reply) = slot.invoke(&shared, serde_json::to_vec(&event).unwrap()).await;
+                let outcome = match &reply {
+                    Reply::Response(Value::Null) => Outcome::Step,
+                    Reply::Error(error) => Outcome::StepFailed {
+                        kind: error["errorType"].as_str().unwrap_or("?").to_owned(),
+                        unknown: error["errorMessage"].as_str().is_some_and(|m| m.contains("outcome is unknown")),
+                    },
+                    Reply::Response(other) => Outcome::Unreadable(format!("rotation step answered {other}")),
+                    other => no_answer(other).unwrap(),
+                };
+                if step == "setSecret" {
+                    run.set_calls.push(id.clone());
+                }
+                let ok = outcome == Outcome::Step;
+                let instance = slot.instance.name.clone();
+                slot.calls.push(Call {
+                    id,
+                    instance,
+                    door: "rotation",
+                    transport: step,
+                    app: Some(app.name()),
+                    started,
+                    ended,
+                    outcome,
+                    must_fail: false,
+                    presented: None,
+                });
+                if ok {
+                    if step == "createSecret" {
+                        let pending = secrets.get_secret_value().secret_id(&arn).version_id(&token).send().await.ok();
+                        run.pending = pending.and_then(|p| p.secret_string).and_then(|s| {
+                            serde_json::from_str::<Value>(&s).ok()?["clientSecret"].as_str().map(str::to_owned)
+                        });
+                    }
+                    if step == "finishSecret" {
+                        run.finished = true;
+                        let current = support::stage_value(&secrets, &arn, "AWSCURRENT").await;
+                        run.current_after = current.and_then(|v| v["clientSecret"].as_str().map(str::to_owned));
+                        let key = support::key(&app.target.org, &app.target.project, &app.target.app);
+                        run.hash_at_finish = store.app(&key).await.ok().flatten().and_then(|a| a.secret_hash);
+                        if let Some(current) = &run.current_after {
+                            shared.known.lock().unwrap().entry(app.name()).or_default().push(current.clone());
+                        }
+                    }
+                    continue 'steps;
+                }
+            }
+            break; // the step kept failing: the rotation is abandoned, as Secrets Manager would after its retries
+        }
+        // What Secrets Manager does at the end of a rotation, and what moto does not.
+        support::complete_rotation(&secrets, &arn, &token).await;
+        runs.push(run);
+    }
+    let (records, calls) = slot.finish().await;
+    (records, calls, runs)
+}
+
+/// The table's apps and events, read straight from DynamoDB Local.
+async fn snapshot(store: &DynamoStore) -> (Vec<AppState>, Vec<EventRow>) {
+    let (mut apps, mut events) = (Vec::new(), Vec::new());
+    let text = |item: &support::Item, name: &str| match item.get(name) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) | Some(aws_sdk_dynamodb::types::AttributeValue::N(s)) => {
+            Some(s.clone())
+        }
+        _ => None,
+    };
+    for item in support::scan(store).await {
+        let (Some(pk), Some(sk)) = (text(&item, "pk"), text(&item, "sk")) else { continue };
+        let Some(org) = pk.strip_prefix("ORG#") else { continue };
+        if let Some(rest) = sk.strip_prefix("APP#") {
+            let (project, app) = rest.split_once('#').unwrap_or((rest, ""));
+            apps.push(AppState {
+                name: format!("{org}/{project}/{app}"),
+                sequence: text(&item, "sequence").and_then(|s| s.parse().ok()).unwrap_or(0),
+                secret_hash: text(&item, "secretHash"),
+                previous_hash: text(&item, "previousSecretHash"),
+            });
+        } else if let Some(rest) = sk.strip_prefix("EVENT#") {
+            let mut parts = rest.rsplitn(2, '#');
+            let (sequence, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (project, app) = path.split_once('#').unwrap_or((path, ""));
+            events.push(EventRow {
+                app: format!("{org}/{project}/{app}"),
+                sequence: sequence.parse().unwrap_or(0),
+                request_id: text(&item, "requestId").unwrap_or_default(),
+            });
+        }
+    }
+    (apps, events)
+}
+
+async fn seed(store: &DynamoStore, config: &Config) -> Vec<AppSpec> {
+    let mut apps = Vec::new();
+    let target = |org: usize, app: String, app_type: &'static str| Target {
+        org: format!("soak-org-{org}"),
+        project: format!("soak-proj-{org}"),
+        app,
+        app_type,
+    };
+    for (i, app_type) in ["OIDC", "OIDC", "OIDC", "API"].into_iter().enumerate() {
+        apps.push(AppSpec {
+            target: target(0, format!("hot-{i}"), app_type),
+            client_id: String::new(),
+            writer: None,
+            hot: true,
+            rotation_arn: None,
+        });
+    }
+    for writer in 0..config.regenerate {
+        for j in 0..COLD_PER_WRITER {
+            let n = writer * COLD_PER_WRITER + j;
+            let app_type = if n % 3 == 2 { "API" } else { "OIDC" };
+            apps.push(AppSpec {
+                target: target(n % ORGS, format!("cold-{n}"), app_type),
+                client_id: String::new(),
+                writer: Some(writer),
+                hot: false,
+                rotation_arn: None,
+            });
+        }
+    }
+    if config.rotate > 0 {
+        let secrets = support::secrets_client().await;
+        for i in 0..2 {
+            let t = target(0, format!("rotated-{i}"), "OIDC");
+            let arn = support::create_app_secret(&secrets, &t.org, &t.project, &t.app).await;
+            apps.push(AppSpec {
+                target: t,
+                client_id: String::new(),
+                writer: None,
+                hot: false,
+                rotation_arn: Some(arn),
+            });
+        }
+    }
+    for app in &mut apps {
+        app.client_id = format!("{}@{}", app.target.app, app.target.project);
+        let new = NewApp {
+            app_type: app.target.app_type.into(),
+            auth_method: if app.target.app_type == "API" { "BASIC" } else { pick(&["BASIC", "POST"]) }.into(),
+            rotation_secret_arn: app.rotation_arn.clone(),
+            ..NewApp::oidc(support::key(&app.target.org, &app.target.project, &app.target.app), app.client_id.clone())
+        };
+        support::seed_app(store, new).await;
+    }
+    let spa = NewApp {
+        auth_method: "NONE".into(),
+        ..NewApp::oidc(support::key(HOME_ORG, "soak-proj-0", "soak-spa"), "soak-spa@soak-proj-0")
+    };
+    support::seed_app(store, spa).await;
+    for org in 0..ORGS {
+        support::seed_member(store, &format!("soak-org-{org}"), None, WRITER, &[APP_WRITE_PERMISSION]).await;
+    }
+    support::seed_member(store, "soak-outsiders", None, OUTSIDER, &[APP_WRITE_PERMISSION]).await;
+    apps
+}
+
+/// The outcome of a soak: its history, the checks, and the report's figures.
+pub struct Report {
+    pub history: History,
+    pub checks: Vec<checker::Check>,
+    pub calls: u64,
+    pub faults: BTreeMap<chaos::Fault, u64>,
+    pub dynamodb_calls: u64,
+    pub kills: u64,
+    pub took: Duration,
+}
+
+impl Report {
+    pub fn violations(&self) -> usize {
+        checker::total_violations(&self.checks)
+    }
+}
+
+/// Runs a soak against the DynamoDB Local and moto that `scripts/local-services.sh` started.
+pub async fn run(config: Config) -> Report {
+    let store = support::empty_table().await;
+    let apps = seed(&store, &config).await;
+    let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run under scripts/local-services.sh");
+    let proxy = chaos::Chaos::start(&upstream, config.fault_rate).await;
+    let logs = std::env::temp_dir().join(format!("soak-{}", store.table()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let mut env: Vec<(String, String)> = vec![
+        ("TABLE_NAME".into(), store.table().into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.endpoint()),
+        (
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+            std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").unwrap_or_default(),
+        ),
+        ("AWS_ACCESS_KEY_ID".into(), "local".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "local".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_DEFAULT_REGION".into(), "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_LAMBDA_LOG_FORMAT".into(), "JSON".into()),
+        ("SECRET_GRACE_SECONDS".into(), config.grace.as_secs().to_string()),
+    ];
+    env.retain(|(_, v)| !v.is_empty());
+    println!("soak: table {}, logs in {}", store.table(), logs.display());
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        started: Instant::now(),
+        issued: AtomicU64::new(0),
+        answered: AtomicU64::new(0),
+        kills: AtomicU64::new(0),
+        apps,
+        known: Mutex::default(),
+        env,
+        logs: logs.clone(),
+    });
+    let mut regenerate = Vec::new();
+    for i in 0..config.regenerate {
+        regenerate.push(tokio::spawn(regenerate_slot(shared.clone(), i)));
+    }
+    let mut verify = Vec::new();
+    for i in 0..config.verify {
+        verify.push(tokio::spawn(verify_slot(shared.clone(), i)));
+    }
+    let mut rotate = Vec::new();
+    for i in 0..config.rotate {
+        rotate.push(tokio::spawn(rotate_slot(shared.clone(), i, store.clone())));
+    }
+    let mut history =
+        History { grace: config.grace, late: chaos::DELAY + Duration::from_secs(1), ..History::default() };
+    for task in regenerate {
+        let (records, calls) = task.await.expect("a regenerate slot");
+        history.instances.extend(records);
+        history.calls.extend(calls);
+    }
+    for task in verify {
+        let (records, calls, authorizations) = task.await.expect("a verify slot");
+        history.instances.extend(records);
+        history.calls.extend(calls);
+        history.authorizations.extend(authorizations);
+    }
+    for task in rotate {
+        let (records, calls, runs) = task.await.expect("a rotate slot");
+        history.instances.extend(records);
+        history.calls.extend(calls);
+        history.runs.extend(runs);
+    }
+    let took = shared.started.elapsed();
+    // What the network still holds lands before the table is read.
+    tokio::time::sleep(history.late).await;
+    let (apps, events) = snapshot(&store).await;
+    history.apps = apps;
+    history.events = events;
+    for instance in &history.instances {
+        let text = std::fs::read_to_string(logs.join(format!("{}.log", instance.name))).unwrap_or_default();
+        history.logs.push((instance.name.clone(), text));
+    }
+    let (dynamodb_calls, faults) = proxy.counts();
+    let checks = checker::check(&history);
+    Report {
+        calls: history.calls.len() as u64,
+        history,
+        checks,
+        faults,
+        dynamodb_calls,
+        kills: shared.kills.load(Ordering::SeqCst),
+        took,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        type Row = (BTreeMap<String, u64>, Vec<Duration>);
+        let mut doors: BTreeMap<(&str, &str), Row> = BTreeMap::new();
+        for call in &self.history.calls {
+            let row = doors.entry((call.door, call.transport)).or_default();
+            *row.0.entry(call.outcome.class()).or_default() += 1;
+            if !matches!(call.outcome, Outcome::NoAnswer(_)) {
+                row.1.push(call.ended - call.started);
+            }
+        }
+        writeln!(f, "\nrequests by door and outcome ({} in {:.1} s)", self.calls, self.took.as_secs_f64())?;
+        writeln!(f, "  {:<11} {:<15} {:>6}  {:>7} {:>7}  outcomes", "door", "transport", "count", "p50 ms", "p99 ms")?;
+        let mut per_door: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
+        for ((door, transport), (outcomes, mut latencies)) in doors {
+            latencies.sort();
+            per_door.entry(door).or_default().extend(latencies.iter().copied());
+            let count: u64 = outcomes.values().sum();
+            let outcomes: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+            writeln!(
+                f,
+                "  {door:<11} {transport:<15} {count:>6}  {:>7.1} {:>7.1}  {}",
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99),
+                outcomes.join(", ")
+            )?;
+        }
+        writeln!(f, "\nlatency per door (answered calls)")?;
+        for (door, mut latencies) in per_door {
+            latencies.sort();
+            writeln!(
+                f,
+                "  {door:<11} p50 {:>7.1} ms  p99 {:>7.1} ms",
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99)
+            )?;
+        }
+        let faults: u64 = self.faults.values().sum();
+        writeln!(f, "\nfaults injected: {faults} in {} DynamoDB calls", self.dynamodb_calls)?;
+        for (fault, n) in &self.faults {
+            writeln!(f, "  {:<36} {n:>6}", fault.name())?;
+        }
+        writeln!(f, "kills (SIGKILL mid-request): {}", self.kills)?;
+        writeln!(f, "\ninstances")?;
+        for instance in &self.history.instances {
+            let rss = match (instance.rss_early, instance.rss_end) {
+                (Some(early), Some(end)) => format!("RSS {early} KiB after 1,000 requests, {end} KiB at the end"),
+                _ => "RSS not sampled (did not live through both samples)".into(),
+            };
+            let fate = if instance.killed {
+                "killed"
+            } else if instance.died.is_some() {
+                "DIED"
+            } else {
+                "ran to the end"
+            };
+            writeln!(f, "  {:<22} {:>5} requests  {fate:<15} {rss}", instance.name, instance.served)?;
+        }
+        writeln!(f, "\nchecks")?;
+        for check in &self.checks {
+            let verdict = if check.violations.is_empty() { "ok" } else { "VIOLATED" };
+            writeln!(f, "  {verdict:<8} {:>6} checked  {}", check.checked, check.name)?;
+            if let Some((what, n)) = check.apart {
+                writeln!(f, "  {:<8} {n:>6}          {what}", "")?;
+            }
+            for violation in &check.violations {
+                writeln!(f, "             - {violation}")?;
+            }
+        }
+        write!(f, "\nsoak: {} requests, {faults} faults, {} violations", self.calls, self.violations())
+    }
+}
