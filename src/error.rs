@@ -44,6 +44,9 @@ pub enum Error {
     NotOidc,
     #[error("Application is not type API")]
     NotApi,
+    /// v2beta: the request named neither OIDC nor API.
+    #[error("unknown app type")]
+    UnknownAppType,
     #[error("Chosen OIDC Auth Method does not require a secret")]
     NoSecretRequired,
     #[error("Application was changed concurrently, try again")]
@@ -73,9 +76,12 @@ impl Error {
     pub fn grpc_code(&self) -> u32 {
         match self {
             Error::Unauthenticated => code::UNAUTHENTICATED,
-            Error::IdMissing | Error::IdMissingV2 | Error::InvalidArgument(_) | Error::NotOidc | Error::NotApi => {
-                code::INVALID_ARGUMENT
-            }
+            Error::IdMissing
+            | Error::IdMissingV2
+            | Error::InvalidArgument(_)
+            | Error::NotOidc
+            | Error::NotApi
+            | Error::UnknownAppType => code::INVALID_ARGUMENT,
             Error::PermissionDenied => code::PERMISSION_DENIED,
             Error::AppNotFound | Error::AppNotFoundV2 | Error::RouteNotFound => code::NOT_FOUND,
             Error::NoSecretRequired => code::FAILED_PRECONDITION,
@@ -114,6 +120,7 @@ impl Error {
             Error::AppNotFoundV2 => "COMMAND-Kd92s",
             Error::NotOidc => "COMMAND-Ghrh3",
             Error::NotApi => "COMMAND-aeH4",
+            Error::UnknownAppType => "APP-aLWIzw",
             Error::NoSecretRequired => "COMMAND-GDrg2",
             Error::Conflict => "STORE-conflict",
             Error::Unavailable(_) => "STORE-unavailable",

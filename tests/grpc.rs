@@ -344,3 +344,112 @@ async fn a_v2_caller_without_permission_learns_nothing_of_another_orgs_app() {
     assert_eq!(answer.status, 200, "{}", answer.json);
     assert_eq!(app(&f.store, OTHER_ORG, "proj-b", APP).await.sequence, 1);
 }
+
+const V2BETA_PATH: &str = "/zitadel.app.v2beta.AppService/RegenerateClientSecret";
+
+/// A v2beta call: Connect JSON at the gRPC path, or its REST mapping (the path names the
+/// app; the body holds the project and the type).
+async fn v2beta(f: &Fixture, rest: bool, body: Value, claims: Value) -> Answer {
+    let mut call = grpc_call("application/json", b"");
+    call.base64 = false;
+    if rest {
+        let app_id = body["applicationId"].as_str().unwrap_or_default();
+        call.path = format!("/v2beta/applications/{app_id}/generate_client_secret");
+    } else {
+        call.path = V2BETA_PATH.into();
+    }
+    call.body = Some(body.to_string());
+    send(&f.service, http_v2_jwt(&call, Some(claims))).await
+}
+
+#[tokio::test]
+async fn the_v2beta_door_takes_the_type_from_the_message_and_names_no_org() {
+    use oidc_client_secret::api::proto::{AppType, ClientSecretResponse, RegenerateClientSecretRequest};
+    use oidc_client_secret::store::seed::NewApp;
+    let f = fixture().await;
+    seed_app(&f.store, NewApp { app_type: "API".into(), ..NewApp::oidc(key(ORG, PROJECT, "api-1"), "c-api-1") }).await;
+    seed_app(&f.store, NewApp::oidc(key(OTHER_ORG, "proj-b", APP), "c-foreign")).await;
+    for rest in [true, false] {
+        let body = json!({"projectId": PROJECT, "applicationId": APP, "isOidc": true});
+        let answer = v2beta(&f, rest, body, claims(USER, ORG)).await;
+        assert_eq!(answer.status, 200, "{}", answer.json);
+        let keys: Vec<&String> = answer.json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["clientSecret", "creationDate"]);
+        let stored = app(&f.store, ORG, PROJECT, APP).await;
+        assert!(verify_client_secret(
+            &stored,
+            answer.json["clientSecret"].as_str().unwrap(),
+            OffsetDateTime::now_utc()
+        ));
+        let answer =
+            v2beta(&f, rest, json!({"projectId": PROJECT, "applicationId": "api-1", "isApi": true}), claims(USER, ORG))
+                .await;
+        assert_eq!(answer.status, 200, "{}", answer.json);
+        for (body, status, message) in [
+            (json!({"projectId": PROJECT, "applicationId": APP}), 400, "unknown app type (APP-aLWIzw)"),
+            (
+                json!({"projectId": PROJECT, "applicationId": APP, "isOidc": true, "isApi": true}),
+                400,
+                "unknown app type (APP-aLWIzw)",
+            ),
+            (
+                json!({"projectId": PROJECT, "applicationId": APP, "isApi": true}),
+                400,
+                "Application is not type API (COMMAND-aeH4)",
+            ),
+            (
+                json!({"projectId": PROJECT, "applicationId": "api-1", "isOidc": true}),
+                400,
+                "Application is not type OIDC (COMMAND-Ghrh3)",
+            ),
+            (json!({"projectId": "", "applicationId": APP, "isOidc": true}), 400, "ID missing (COMMAND-99i83)"),
+            (
+                json!({"projectId": PROJECT, "applicationId": "missing", "isOidc": true}),
+                404,
+                "Application doesn't exist (COMMAND-2g66f)",
+            ),
+        ] {
+            let answer = v2beta(&f, rest, body.clone(), claims(USER, ORG)).await;
+            assert_eq!((answer.status, answer.json["message"].as_str()), (status, Some(message)), "{body}");
+        }
+        // The type is checked before the ids, as ZITADEL's handler does; identity first.
+        let answer = v2beta(&f, rest, json!({"projectId": "", "applicationId": APP}), claims(USER, ORG)).await;
+        assert_eq!(answer.json["message"].as_str(), Some("unknown app type (APP-aLWIzw)"));
+    }
+    assert_eq!(app(&f.store, ORG, PROJECT, APP).await.sequence, 2, "REST and Connect, one sequence");
+    // A stranger to org-b: the same "doesn't exist" whether the app, the project or
+    // neither exists, and nothing written.
+    let before = scan(&f.store).await;
+    for rest in [true, false] {
+        for (project, app_id) in [("proj-b", APP), ("proj-b", "missing"), ("no-such-project", APP)] {
+            let body = json!({"projectId": project, "applicationId": app_id, "isOidc": true});
+            let answer = v2beta(&f, rest, body, claims(USER, ORG)).await;
+            let expected = (404, Some("Application doesn't exist (COMMAND-2g66f)"));
+            assert_eq!((answer.status, answer.json["message"].as_str()), expected, "{project}/{app_id}");
+        }
+    }
+    assert_eq!(scan(&f.store).await, before, "nothing was written");
+    // gRPC-web frames from ZITADEL's field numbers; a oneof set to false names no type.
+    for (app_type, app_id, expected) in
+        [(Some(AppType::IsApi(true)), "api-1", 0), (Some(AppType::IsOidc(false)), APP, 3), (None, APP, 3)]
+    {
+        let request =
+            RegenerateClientSecretRequest { project_id: PROJECT.into(), application_id: app_id.into(), app_type };
+        let mut call = grpc_call("application/grpc-web+proto", &frame(0, &request.encode_to_vec()));
+        call.path = V2BETA_PATH.into();
+        if expected == 0 {
+            let response = f.service.handle(http_v2_jwt(&call, Some(claims(USER, ORG)))).await;
+            let body = match response.body() {
+                Body::Binary(bytes) => bytes.clone(),
+                other => panic!("{other:?}"),
+            };
+            let length = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+            let decoded = ClientSecretResponse::decode(&body[5..5 + length]).unwrap();
+            assert_eq!(std::str::from_utf8(&body[10 + length..]).unwrap(), "grpc-status: 0\r\n");
+            let stored = app(&f.store, ORG, PROJECT, "api-1").await;
+            assert!(verify_client_secret(&stored, &decoded.client_secret, OffsetDateTime::now_utc()));
+        } else {
+            grpc_web(&f, call, Some(claims(USER, ORG))).await.assert_error(3, "APP-aLWIzw", "unknown app type");
+        }
+    }
+}

@@ -245,7 +245,7 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
                 let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
                 let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
                 assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
-                assert_eq!(stored.sequence, 2, "{name}: after the v1 API door's");
+                assert_eq!(stored.sequence, 3, "{name}: after the v1 API and v2beta doors'");
                 secrets.push(secret);
                 continue;
             }
@@ -285,6 +285,19 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
                 let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
                 let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
                 assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
+                secrets.push(secret);
+            }
+            // The v2beta REST door, on the demo API app: the project and the type in the
+            // body, the org from the project; the answer `clientSecret`, `creationDate`.
+            "apigw-http-jwt-v2beta.json" => {
+                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
+                answer.assert_headers();
+                let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
+                assert_eq!(keys, ["clientSecret", "creationDate"], "{name}");
+                let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
+                let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
+                assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
+                assert_eq!(stored.sequence, 2, "{name}: after the v1 API door's");
                 secrets.push(secret);
             }
             "alb.json" | "function-url.json" | "error-no-identity.json" => {
@@ -493,9 +506,14 @@ async fn a_thousand_requests_from_concurrent_processes_lose_no_update() {
 
 /// Runs the published client `transport` (tests/clients/regenerate.mjs) on `calls`.
 async fn node_client(transport: &str, url: &str, calls: &Value) -> Vec<Value> {
+    node_script("tests/clients/regenerate.mjs", transport, url, calls).await
+}
+
+/// Runs one of tests/clients/: `node <script> <transport> <url>`, `calls` on its stdin.
+async fn node_script(script: &str, transport: &str, url: &str, calls: &Value) -> Vec<Value> {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new("node")
-        .arg("tests/clients/regenerate.mjs")
+        .arg(script)
         .arg(transport)
         .arg(url)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -606,6 +624,153 @@ async fn published_grpc_web_and_connect_clients_regenerate_and_read_every_error_
     assert_eq!(events(&store, "demo-org", "demo-project", "demo-app").await.len(), 3);
     let api_events = events(&store, "demo-org", "demo-project", "api-app").await;
     assert_eq!(api_events.len(), 3);
+    assert!(api_events.iter().all(|e| text(e, "type") == "project.application.config.api.secret.changed"));
+}
+
+/// Runs the published v2beta client `transport` (tests/clients/app-v2beta.mjs) on `calls`.
+async fn node_v2beta_client(transport: &str, url: &str, calls: &Value) -> Vec<Value> {
+    node_script("tests/clients/app-v2beta.mjs", transport, url, calls).await
+}
+
+/// `curl` posting `body` (a file, as is) to `url` with a bearer token; the status and body.
+async fn curl_post(url: &str, token: &str, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let file = std::env::temp_dir().join(format!("curl-body-{:032x}", rand::random::<u128>()));
+    std::fs::write(&file, body).unwrap();
+    let output = tokio::process::Command::new("curl")
+        .args(["-s", "-X", "POST", "-o", "-", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("authorization: Bearer {token}"))
+        .args(["-H", &format!("content-type: {content_type}"), "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .arg(url)
+        .output()
+        .await
+        .expect("curl runs");
+    std::fs::remove_file(&file).unwrap();
+    let out = output.stdout;
+    let split = out.iter().rposition(|b| *b == b'\n').unwrap();
+    let status = std::str::from_utf8(&out[split + 1..]).unwrap().parse().unwrap();
+    (status, out[..split].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v2beta_and_v2_doors_answer_published_clients_and_curl_on_one_sequence_per_app() {
+    use oidc_client_secret::api::proto::{ClientSecretResponse, GenerateClientSecretRequest};
+    use prost::Message;
+    let store = demo_table().await;
+    // Another org's project and app; demo-user has permission in demo-org only.
+    seed_app(&store, NewApp::oidc(key("other-org", "other-project", "foreign-app"), "foreign@other")).await;
+    let api = RuntimeApi::start().await;
+    let function = api.start_function(&release_binary("regenerate-secret"), &function_env(store.table()), None);
+    let gateway = gateway::Gateway::start(api, function).await;
+    let foreign_before = app(&store, "other-org", "other-project", "foreign-app").await;
+
+    let member = "demo-user@demo-org";
+    let call = |project: &str, app: &str, kind: Option<&str>| json!({"token": member, "projectId": project, "applicationId": app, "type": kind});
+    let calls = json!([
+        call("demo-project", "demo-app", Some("oidc")),
+        call("demo-project", "demo-api", Some("api")),
+        // The header plays no part: the org is the project's.
+        json!({"token": member, "org": "other-org", "projectId": "demo-project", "applicationId": "demo-app", "type": "oidc"}),
+        call("demo-project", "demo-app", None),
+        call("demo-project", "demo-app", Some("api")),
+        call("demo-project", "demo-api", Some("oidc")),
+        call("demo-project", "", Some("oidc")),
+        // Another org's app, a missing one there, a project no org owns: the same answer.
+        call("other-project", "foreign-app", Some("oidc")),
+        call("other-project", "missing", Some("oidc")),
+        call("no-such-project", "foreign-app", Some("oidc")),
+        json!({"token": "", "projectId": "demo-project", "applicationId": "demo-app", "type": "oidc"}),
+    ]);
+    let not_found = (5, "COMMAND-2g66f", "Application doesn't exist");
+    let errors: [(u64, &str, &str); 8] = [
+        (3, "APP-aLWIzw", "unknown app type"),
+        (3, "COMMAND-aeH4", "Application is not type API"),
+        (3, "COMMAND-Ghrh3", "Application is not type OIDC"),
+        (3, "COMMAND-99i83", "ID missing"),
+        not_found,
+        not_found,
+        not_found,
+        (16, "AUTH-7fs1e", "Token is invalid"),
+    ];
+    let (mut oidc, mut api_app) = (0, 0);
+    let mut last_secret = String::new();
+    for transport in ["grpc-web", "connect", "connect-json"] {
+        let results = node_v2beta_client(transport, &gateway.url(), &calls).await;
+        assert_eq!(results.len(), 11, "{transport}");
+        // Two changes of demo-app (the second answer is its current secret), one of demo-api.
+        oidc += 2;
+        api_app += 1;
+        for (index, result) in results[..3].iter().enumerate() {
+            assert_eq!(result["ok"], json!(true), "{transport}: {result}");
+            let (app_id, sequence) = if index == 1 { ("demo-api", api_app) } else { ("demo-app", oidc) };
+            let stored = app(&store, "demo-org", "demo-project", app_id).await;
+            assert_eq!(stored.sequence, sequence, "{transport}: {app_id}");
+            let secret = result["clientSecret"].as_str().unwrap();
+            let verifies = verify_client_secret(&stored, secret, OffsetDateTime::now_utc());
+            assert_eq!(verifies, index != 0, "{transport}: {app_id}: the last answer's hash is stored");
+            let changed = OffsetDateTime::parse(
+                result["creationDate"].as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap();
+            assert!((changed - OffsetDateTime::now_utc()).whole_seconds().abs() <= 5, "creationDate is the change's");
+        }
+        last_secret = results[2]["clientSecret"].as_str().unwrap().to_owned();
+        for (result, (code, id, text)) in results[3..].iter().zip(errors) {
+            assert_eq!(result["ok"], json!(false), "{transport}: {result}");
+            assert_eq!(result["code"], json!(code), "{transport}: {result}");
+            assert_eq!(result["detailId"], json!(id), "{transport}: {result}");
+            assert_eq!(result["detailMessage"], json!(text), "{transport}: {result}");
+            assert_eq!(result["message"], json!(format!("{text} ({id})")), "{transport}: {result}");
+        }
+    }
+    let foreign_after = app(&store, "other-org", "other-project", "foreign-app").await;
+    assert_eq!(foreign_after, foreign_before, "nothing of the other org's app changed");
+    assert!(events(&store, "other-org", "other-project", "foreign-app").await.is_empty());
+
+    // The v2beta REST mapping, by curl: the type and the project in the body.
+    let url = gateway.url();
+    let rest = format!("{url}/v2beta/applications/demo-app/generate_client_secret");
+    let (status, body) =
+        curl_post(&rest, member, "application/json", br#"{"projectId":"demo-project","isOidc":true}"#).await;
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    oidc += 1;
+    let (status, body) = curl_post(&rest, member, "application/json", br#"{"projectId":"demo-project"}"#).await;
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, &error["message"]), (400, &json!("unknown app type (APP-aLWIzw)")));
+    // v2, Connect JSON by curl, then gRPC-web frames built from ZITADEL's field numbers.
+    let v2 = format!("{url}/zitadel.application.v2.ApplicationService/GenerateClientSecret");
+    let (status, body) =
+        curl_post(&v2, member, "application/json", br#"{"applicationId":"demo-app","projectId":"demo-project"}"#).await;
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    oidc += 1;
+    let message = GenerateClientSecretRequest { application_id: "demo-api".into(), project_id: "demo-project".into() };
+    let mut frame = vec![0];
+    frame.extend((message.encode_to_vec().len() as u32).to_be_bytes());
+    frame.extend(message.encode_to_vec());
+    let (status, body) = curl_post(&v2, member, "application/grpc-web+proto", &frame).await;
+    assert_eq!(status, 200);
+    let length = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    let decoded = ClientSecretResponse::decode(&body[5..5 + length]).unwrap();
+    assert_eq!(std::str::from_utf8(&body[10 + length..]).unwrap(), "grpc-status: 0\r\n");
+    api_app += 1;
+    let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
+    assert!(verify_client_secret(&stored, &decoded.client_secret, OffsetDateTime::now_utc()));
+    // And the v1 door on the same app: every door moves one sequence, one event each.
+    let v1 = format!("{url}/management/v1/projects/demo-project/apps/demo-app/oidc_config/_generate_client_secret");
+    let (status, body) = curl_post(&v1, member, "application/json", b"").await;
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    oidc += 1;
+    assert_eq!((status, &answer["details"]["sequence"]), (200, &json!(oidc.to_string())));
+    let stored = app(&store, "demo-org", "demo-project", "demo-app").await;
+    assert_eq!((stored.sequence, api_app), (oidc, 4));
+    assert!(verify_client_secret(&stored, answer["clientSecret"].as_str().unwrap(), OffsetDateTime::now_utc()));
+    assert!(!verify_client_secret(&stored, &last_secret, OffsetDateTime::now_utc()), "grace 0: the older is gone");
+    assert_eq!(events(&store, "demo-org", "demo-project", "demo-app").await.len() as u64, oidc);
+    let api_events = events(&store, "demo-org", "demo-project", "demo-api").await;
+    assert_eq!(api_events.len() as u64, api_app);
     assert!(api_events.iter().all(|e| text(e, "type") == "project.application.config.api.secret.changed"));
 }
 

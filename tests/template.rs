@@ -59,13 +59,13 @@ fn the_grpc_route_shares_the_authorizer_and_cors_exposes_the_grpc_status() {
     let events = &template["Resources"]["RegenerateSecretFunction"]["Properties"]["Events"];
     let paths: Vec<&str> =
         events.as_mapping().unwrap().values().filter_map(|e| e["Properties"]["Path"].as_str()).collect();
-    assert!(paths.contains(&"/zitadel.management.v1.ManagementService/{method}"), "{paths:?}");
     for door in oidc_client_secret::api::doors::DOORS {
-        if let Some((_, resource)) = door.rest {
-            assert!(paths.contains(&resource), "{} has no route: {paths:?}", door.method);
+        if let Some(rest) = &door.rest {
+            assert!(paths.contains(&rest.resource), "{} has no REST route: {paths:?}", door.method);
         }
+        let grpc = format!("{}{{method}}", door.service);
+        assert!(paths.contains(&grpc.as_str()), "{} has no gRPC route: {paths:?}", door.method);
     }
-    assert!(paths.contains(&"/zitadel.application.v2.ApplicationService/{method}"), "{paths:?}");
     let Value::Tagged(cors) = &api["CorsConfiguration"] else {
         panic!("CorsConfiguration is conditional on the origins")
     };
@@ -310,10 +310,10 @@ fn a_given_alarm_topic_is_told_what_it_must_allow() {
             && description.contains("events.amazonaws.com"),
         "{description}"
     );
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md")).unwrap();
     assert!(
-        readme.contains("\"Service\": [\"cloudwatch.amazonaws.com\", \"events.amazonaws.com\"]"),
-        "the README has the topic policy"
+        docs.contains("\"Service\": [\"cloudwatch.amazonaws.com\", \"events.amazonaws.com\"]"),
+        "docs/operations.md has the topic policy"
     );
 }
 

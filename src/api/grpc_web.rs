@@ -68,7 +68,10 @@ pub fn decode(body: &[u8], text: bool, wire: Wire) -> Result<Decoded, Error> {
     if message.len() != length {
         return Err(malformed("the frame length does not match the body: one message is expected"));
     }
-    wire.decode_proto(message).map_err(|_| malformed("the message is not valid protobuf"))
+    wire.decode_proto(message).map_err(|error| match error {
+        Error::InvalidArgument(_) => malformed("the message is not valid protobuf"),
+        other => other,
+    })
 }
 
 fn frame(flag: u8, payload: &[u8], out: &mut Vec<u8>) {
@@ -168,7 +171,7 @@ mod tests {
             (b"not base64!".to_vec(), true),
         ];
         for (body, text) in cases {
-            let error = decode(&body, text, Wire::V1).err().expect("refused");
+            let error = decode(&body, text, Wire::V1).expect_err("refused");
             assert_eq!(error.grpc_code(), 3, "{body:?}: {error}");
         }
     }

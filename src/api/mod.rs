@@ -28,14 +28,11 @@ use lambda_http::http::Method;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Body, LambdaEvent, Request, RequestExt, Response, Service as _, service_fn};
 
-use doors::{Door, OrgFrom};
-
-/// A request's project and app ids, as it spelled them.
-type RawIds = (String, String);
+use doors::{Decoded, Door, OrgFrom};
 pub use event::request_from_event;
 pub use rest::{failure, success};
 
-use crate::app::AppKey;
+use crate::app::{AppKey, AppKind};
 use crate::config::{ClaimNames, Config};
 use crate::deadline::Deadline;
 use crate::error::Error;
@@ -89,7 +86,7 @@ impl Transport {
 
     /// The door, and for REST the route's raw ids; for the gRPC transports, the method's
     /// door (their ids are in the message).
-    fn route(self, request: &Request, path: &str) -> Result<(&'static Door, Option<RawIds>), Error> {
+    fn route(self, request: &Request, path: &str) -> Result<(&'static Door, Option<Decoded>), Error> {
         match self {
             Transport::Rest => rest::route(request, path).map(|(door, ids)| (door, Some(ids))),
             Transport::NativeGrpc => Err(Error::MethodNotAllowed),
@@ -104,14 +101,13 @@ impl Transport {
     }
 
     /// The raw ids in the request's message, in the door's messages.
-    fn message_ids(self, request: &Request, door: &Door) -> Result<RawIds, Error> {
+    fn message_ids(self, request: &Request, door: &Door) -> Result<Decoded, Error> {
         let body: &[u8] = body(request)?.as_ref();
-        let message = match self {
-            Transport::GrpcWeb { text } => grpc_web::decode(body, text, door.wire)?,
-            Transport::Connect { json } => connect::decode(body, json, door.wire)?,
-            _ => return Err(Error::Internal("no message in a REST request".into())),
-        };
-        Ok((message.project, message.app))
+        match self {
+            Transport::GrpcWeb { text } => grpc_web::decode(body, text, door.wire),
+            Transport::Connect { json } => connect::decode(body, json, door.wire),
+            _ => Err(Error::Internal("no message in a REST request".into())),
+        }
     }
 
     /// The REST body rules; the other transports checked their body with the message.
@@ -127,7 +123,7 @@ impl Transport {
     fn encode(self, door: Option<&Door>, result: &Result<Outcome, Error>) -> Response<Body> {
         let wire = door.map_or(doors::Wire::V1, |door| door.wire);
         match self {
-            Transport::Rest | Transport::Unsupported => rest::encode(result),
+            Transport::Rest | Transport::Unsupported => rest::encode(result, wire),
             Transport::GrpcWeb { text } => grpc_web::encode(result, text, wire),
             Transport::Connect { json } => connect::encode(result, json, wire),
             Transport::NativeGrpc => grpc_web::native_grpc_unsupported(),
@@ -236,7 +232,7 @@ impl<S: Store> Service<S> {
         let (door, route_ids) = door;
         let refused =
             |error: Error| Served { door: Some(door), key: None, attempts: 0, result: Err(door.error(error)) };
-        let (project, app, org, user) = match self.parse(transport, request, door, route_ids) {
+        let (project, app, kind, org, user) = match self.parse(transport, request, door, route_ids) {
             Ok(parsed) => parsed,
             Err(error) => return refused(error),
         };
@@ -255,7 +251,7 @@ impl<S: Store> Service<S> {
                     let nowhere =
                         OrgId::parse(&format!("NOTHING-{:032x}", rand::random::<u128>()), "org").expect("a valid id");
                     let key = AppKey { org: nowhere, project, app };
-                    let _ = self.regenerator.writable_app(&key, door.apps, &Authority::Member(user), deadline).await;
+                    let _ = self.regenerator.writable_app(&key, kind, &Authority::Member(user), deadline).await;
                     return refused(Error::AppNotFound);
                 }
                 Err(error) => return refused(error),
@@ -263,7 +259,7 @@ impl<S: Store> Service<S> {
         };
         let use_case = crate::regenerate::Request {
             key: AppKey { org, project, app },
-            kind: door.apps,
+            kind,
             authority: Authority::Member(user),
             request_id: request_id.to_owned(),
             deadline,
@@ -276,22 +272,23 @@ impl<S: Store> Service<S> {
     }
 
     /// Everything that can be refused without storage, in SPEC order after the route:
-    /// identity, ids (from the path, or the message), headers, org (none for a door that
-    /// finds it from the project), body.
+    /// identity, the message (v2beta: its app type), ids (from the path, or the message),
+    /// headers, org (none for a door that finds it from the project), body.
     fn parse(
         &self,
         transport: Transport,
         request: &Request,
         door: &Door,
-        route_ids: Option<RawIds>,
-    ) -> Result<(ProjectId, AppId, Option<OrgId>, UserId), Error> {
+        route_ids: Option<Decoded>,
+    ) -> Result<(ProjectId, AppId, AppKind, Option<OrgId>, UserId), Error> {
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
-        let (project, app) = match route_ids {
-            Some(ids) => ids,
+        let decoded = match route_ids {
+            Some(ids) => rest::ids(door, ids, body(request)?)?,
             None => transport.message_ids(request, door)?,
         };
-        let project = ProjectId::parse(&project)?;
-        let app = AppId::parse_as(&app, door.wire.app_field())?;
+        let kind = door.kind(&decoded);
+        let project = ProjectId::parse(&decoded.project)?;
+        let app = AppId::parse_as(&decoded.app, door.wire.app_field())?;
         // A token without the scopes the deployment requires may not drive a read (a
         // permission, so after the ids, as SPEC section 2 orders them).
         if !self.required_scopes.is_empty() {
@@ -308,7 +305,7 @@ impl<S: Store> Service<S> {
             OrgFrom::ProjectLookup => None,
         };
         transport.check_body(request)?;
-        Ok((project, app, org, caller.user))
+        Ok((project, app, kind, org, caller.user))
     }
 }
 

@@ -12,32 +12,33 @@ use serde::Serialize;
 use serde::de::IgnoredAny;
 
 use super::MAX_BODY_BYTES;
-use super::doors::{DOORS, Door};
+use super::doors::{DOORS, Decoded, Door, Wire};
 use crate::app::format_timestamp;
 use crate::error::Error;
 use crate::regenerate::Outcome;
 
-/// The door and the raw project and app ids, from `pathParameters` or else from the raw
-/// path (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded. The route
-/// is checked either way: the raw path, or a REST API's resource, must be a door's, so no
-/// other route that happens to name `projectId` and `appId` reaches the use case.
-pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, (String, String)), Error> {
+/// The door and the raw ids its route carries, from `pathParameters` or else from the
+/// raw path (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded. The
+/// route is checked either way: the raw path, or a REST API's resource, must be a door's,
+/// so no other route that happens to name the same parameters reaches the use case.
+pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, Decoded), Error> {
     let resource = match request.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.resource_path.as_deref(),
         _ => None,
     };
     let matched = DOORS.into_iter().find_map(|door| {
-        let (route, door_resource) = door.rest.as_ref()?;
-        match match_path(route, path) {
-            Some(ids) => Some((door, Some(ids))),
-            None if resource == Some(*door_resource) => Some((door, None)),
+        let rest = door.rest.as_ref()?;
+        match match_path(rest.segments, path) {
+            Some(ids) => Some((door, rest, Some(ids))),
+            None if resource == Some(rest.resource) => Some((door, rest, None)),
             None => None,
         }
     });
-    let Some((door, from_path)) = matched else { return Err(Error::RouteNotFound) };
-    let from_parameters = request
-        .path_parameters_ref()
-        .and_then(|params| Some((params.first("projectId")?.to_owned(), params.first("appId")?.to_owned())));
+    let Some((door, rest, from_path)) = matched else { return Err(Error::RouteNotFound) };
+    let from_parameters = request.path_parameters_ref().and_then(|params| {
+        let names = rest.segments.iter().filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'));
+        names.map(|name| Some((name, params.first(name)?.to_owned()))).collect::<Option<Vec<_>>>()
+    });
     let ids = match (from_parameters, from_path) {
         (Some(ids), _) => ids,
         (None, Some(ids)) => ids?,
@@ -46,30 +47,49 @@ pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, (St
     if request.method() != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
-    Ok((door, ids))
+    let mut decoded = Decoded::default();
+    for (name, value) in ids {
+        match name {
+            "projectId" => decoded.project = value,
+            _ => decoded.app = value,
+        }
+    }
+    Ok((door, decoded))
 }
 
-/// `None` when the path is not this route; an error when a segment is not UTF-8.
-fn match_path(route: &[&str], path: &str) -> Option<Result<(String, String), Error>> {
+/// The request's ids: the route's, and for a door whose body is the message, the body's
+/// fields beneath them (the path wins, as in grpc-gateway).
+pub(super) fn ids(door: &Door, route: Decoded, body: &Body) -> Result<Decoded, Error> {
+    if !door.rest.as_ref().is_some_and(|rest| rest.body_is_message) {
+        return Ok(route);
+    }
+    check_body(body)?;
+    let message = door.wire.decode_json(body.as_ref())?;
+    Ok(Decoded { app: route.app, ..message })
+}
+
+/// `None` when the path is not this route; else the ids by name, or an error when a
+/// segment is not UTF-8.
+fn match_path(route: &[&'static str], path: &str) -> Option<Result<Vec<(&'static str, String)>, Error>> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     if segments.len() != route.len() {
         return None;
     }
     let mut ids = Vec::with_capacity(2);
     for (segment, expected) in segments.iter().zip(route) {
-        if *expected == "{}" {
-            ids.push(*segment);
+        if let Some(name) = expected.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
+            ids.push((name, *segment));
         } else if segment != expected {
             return None;
         }
     }
-    let decode = |segment: &str, field: &str| {
+    let decode = |(name, segment): (&'static str, &str)| {
         percent_decode_str(segment)
             .decode_utf8()
-            .map(|s| s.into_owned())
-            .map_err(|_| Error::invalid(format!("invalid {field}: not UTF-8 once percent-decoded")))
+            .map(|s| (name, s.into_owned()))
+            .map_err(|_| Error::invalid(format!("invalid {name}: not UTF-8 once percent-decoded")))
     };
-    Some(decode(ids[0], "projectId").and_then(|p| Ok((p, decode(ids[1], "appId")?))))
+    Some(ids.into_iter().map(decode).collect())
 }
 
 /// Empty, or a JSON object of at most 16 KiB whose fields are ignored (the path wins).
@@ -151,56 +171,61 @@ pub fn failure(error: &Error) -> Response<Body> {
     response
 }
 
-/// The REST answer to a result.
-pub(super) fn encode(result: &Result<Outcome, Error>) -> Response<Body> {
+/// The REST answer to a result, in the door's messages.
+pub(super) fn encode(result: &Result<Outcome, Error>, wire: Wire) -> Response<Body> {
     match result {
-        Ok(outcome) => success(outcome),
+        Ok(outcome) if wire == Wire::V1 => success(outcome),
+        Ok(outcome) => respond(200, &wire.encode_json(outcome)),
         Err(error) => failure(error),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::doors::V1_OIDC;
+    use super::super::doors::{V1_OIDC, V2BETA};
     use super::*;
+
+    fn path_ids(route: &[&'static str], path: &str) -> Option<Result<Vec<String>, Error>> {
+        match_path(route, path).map(|ids| ids.map(|ids| ids.into_iter().map(|(_, value)| value).collect()))
+    }
 
     #[test]
     fn raw_path_matches_and_decodes() {
-        let (p, a) = match_path(
-            &V1_OIDC.rest.unwrap().0,
-            "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret",
-        )
-        .unwrap()
-        .unwrap();
-        assert_eq!((p.as_str(), a.as_str()), ("p-x", "a@b"));
-        assert!(match_path(&V1_OIDC.rest.unwrap().0, "/management/v1/projects/p/apps/a/oidc_config").is_none());
+        let route = V1_OIDC.rest.as_ref().unwrap().segments;
+        let found = match_path(route, "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret");
+        assert_eq!(found.unwrap().unwrap(), [("projectId", "p-x".to_owned()), ("appId", "a@b".to_owned())]);
+        assert!(path_ids(route, "/management/v1/projects/p/apps/a/oidc_config").is_none());
+        assert!(path_ids(route, "/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x").is_none());
+        assert!(path_ids(route, "/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret").is_none());
         assert!(
-            match_path(
-                &V1_OIDC.rest.unwrap().0,
-                "/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x"
-            )
-            .is_none()
+            path_ids(route, "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret").unwrap().is_err()
         );
-        assert!(
-            match_path(
-                &V1_OIDC.rest.unwrap().0,
-                "/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret"
-            )
-            .is_none()
-        );
-        assert!(
-            match_path(
-                &V1_OIDC.rest.unwrap().0,
-                "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret"
-            )
-            .unwrap()
-            .is_err()
-        );
-        let (p, _) =
-            match_path(&V1_OIDC.rest.unwrap().0, "/management/v1/projects//apps/a/oidc_config/_generate_client_secret")
-                .unwrap()
-                .unwrap();
-        assert_eq!(p, "");
+        let found = path_ids(route, "/management/v1/projects//apps/a/oidc_config/_generate_client_secret");
+        assert_eq!(found.unwrap().unwrap(), ["", "a"]);
+        let v2beta = V2BETA.rest.as_ref().unwrap().segments;
+        let found = match_path(v2beta, "/v2beta/applications/a%2D1/generate_client_secret");
+        assert_eq!(found.unwrap().unwrap(), [("applicationId", "a-1".to_owned())]);
+    }
+
+    #[test]
+    fn the_v2beta_body_is_the_message_under_the_paths_id() {
+        let route = Decoded { app: "from-path".into(), ..Decoded::default() };
+        let body = Body::Text(r#"{"projectId":"p","applicationId":"from-body","isApi":true}"#.into());
+        let decoded = ids(&V2BETA, route, &body).unwrap();
+        assert_eq!((decoded.project.as_str(), decoded.app.as_str()), ("p", "from-path"));
+        assert_eq!(decoded.kind, Some(crate::app::AppKind::Api));
+        for neither in ["", "{}", r#"{"projectId":"p"}"#, r#"{"isOidc":true,"isApi":true}"#, r#"{"isOidc":false}"#] {
+            let route = Decoded::default();
+            let error = ids(&V2BETA, route, &Body::Text(neither.into())).unwrap_err();
+            assert_eq!(error, Error::UnknownAppType, "{neither}");
+        }
+        for bad in ["[]", r#"{"isOidc":"yes"}"#, r#"{"projectId":1,"isOidc":true}"#] {
+            let error = ids(&V2BETA, Decoded::default(), &Body::Text(bad.into())).unwrap_err();
+            assert_eq!(error.grpc_code(), 3, "{bad}");
+            assert_ne!(error, Error::UnknownAppType, "{bad}");
+        }
+        let v1 = ids(&V1_OIDC, Decoded { project: "p".into(), app: "a".into(), kind: None }, &body).unwrap();
+        assert_eq!((v1.project.as_str(), v1.app.as_str(), v1.kind), ("p", "a", None), "v1 ignores its body");
     }
 
     #[test]
