@@ -455,11 +455,20 @@ fn authentications<'a>(
                 if outcomes.get(call.id.as_str()).is_some_and(|o| o == "unavailable") {
                     unavailable += 1;
                 } else {
+                    let ms = |d: Duration| d.as_millis();
+                    let next = match next {
+                        Some(w) => format!("sequence {} from {} ms", k + 2, ms(w.start)),
+                        None => "no later write".into(),
+                    };
                     check.violations.push(format!(
-                        "{} denied on {app} the secret of sequence {} while it was valid (logged {:?})",
+                        "{} denied on {app} the secret of sequence {} while it was valid (logged {:?}): \
+                         the call {}..{} ms, its write answered at {} ms, {next}",
                         call.id,
                         k + 1,
-                        outcomes.get(call.id.as_str())
+                        outcomes.get(call.id.as_str()),
+                        ms(a0),
+                        ms(a1),
+                        ms(own.end),
                     ));
                 }
             }

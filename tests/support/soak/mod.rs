@@ -189,7 +189,15 @@ impl Slot {
         timeout: Duration,
     ) -> Instance {
         let name = format!("{function}-{index}.{generation}");
-        Instance::start(function, name, binary, &shared.env, &shared.logs, timeout).await
+        let mut env = shared.env.clone();
+        if index == 0 {
+            // The first instance of each function logs at the most verbose settings a user
+            // can make (the SDK's and hyper's traces, the signer's input): still no secret,
+            // hash or credential may reach its log.
+            env.push(("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into()));
+            env.push(("LOG_SIGNABLE_BODY".into(), "true".into()));
+        }
+        Instance::start(function, name, binary, &env, &shared.logs, timeout).await
     }
 
     fn record(&self) -> InstanceRecord {
@@ -707,6 +715,7 @@ pub async fn run(config: Config) -> Report {
         let text = std::fs::read_to_string(logs.join(format!("{}.log", instance.name))).unwrap_or_default();
         history.logs.push((instance.name.clone(), text));
     }
+    write_history(&history, &logs.join("history.txt"));
     let (dynamodb_calls, faults) = proxy.counts();
     let checks = checker::check(&history);
     Report {
@@ -718,6 +727,42 @@ pub async fn run(config: Config) -> Report {
         kills: shared.kills.load(Ordering::SeqCst),
         took,
     }
+}
+
+/// The history as text, one call or event a line, for reading a violation afterwards
+/// (secrets as their first 8 characters).
+fn write_history(history: &History, path: &std::path::Path) {
+    use std::fmt::Write;
+    let mut text = String::new();
+    let short = |s: &str| s.chars().take(8).collect::<String>();
+    for c in &history.calls {
+        let secret = match (&c.outcome, &c.presented) {
+            (Outcome::Secret { secret, sequence }, _) => format!("secret {} sequence {sequence:?}", short(secret)),
+            (_, Some(presented)) => format!("presented {}", short(presented)),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            text,
+            "call {} {} {} {} {} {}..{} ms {:?} {secret}",
+            c.id,
+            c.instance,
+            c.door,
+            c.transport,
+            c.app.as_deref().unwrap_or("-"),
+            c.started.as_millis(),
+            c.ended.as_millis(),
+            c.outcome.class(),
+        );
+    }
+    for e in &history.events {
+        let _ = writeln!(text, "event {} {} {}", e.app, e.sequence, e.request_id);
+    }
+    for r in &history.runs {
+        let pending = r.pending.as_deref().map(short).unwrap_or_default();
+        let _ =
+            writeln!(text, "run {} {} pending {pending} finished {} set {:?}", r.app, r.token, r.finished, r.set_calls);
+    }
+    let _ = std::fs::write(path, text);
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
