@@ -393,3 +393,28 @@ async fn a_v2_stranger_costs_the_same_reads_for_a_project_that_exists_elsewhere_
     assert_eq!(reads[0], ["GetItem", "BatchGetItem"], "the lookup, then the app and memberships");
     assert_eq!(reads[0], reads[1], "the same reads whether or not the project exists");
 }
+
+#[tokio::test]
+async fn a_v2_stranger_gets_the_same_answer_from_a_failing_store_whether_the_project_exists() {
+    let s = setup().await;
+    // org-b owns proj-b; user-1 has permission in org-a only. The lookup answers, then
+    // every read of the app and memberships hangs: the answer can't tell the two apart.
+    seed_app(&s.f.store, NewApp::oidc(key(OTHER_ORG, "proj-b", APP), "c-foreign")).await;
+    s.proxy.set(Fault::HangReads);
+    let mut answers = Vec::new();
+    for project in ["proj-b", "no-such-project"] {
+        let mut call = Call::raw("POST", "/zitadel.application.v2.ApplicationService/GenerateClientSecret")
+            .body(&format!(r#"{{"applicationId":"{APP}","projectId":"{project}"}}"#));
+        call.base64 = false;
+        let mut context = lambda_runtime::Context::default();
+        context.deadline =
+            (SystemTime::now() + Duration::from_secs(10)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let request = http_v2_jwt(&call, Some(claims(USER, ORG))).with_lambda_context(context);
+        let answer = send(&s.service, request).await;
+        answers.push((answer.status, answer.json.clone()));
+    }
+    assert_eq!(answers[0], answers[1], "{answers:?}");
+    assert_eq!(answers[0].0, 503, "a read that failed is unavailable, not \"doesn't exist\": {answers:?}");
+    let ops = s.proxy.operations();
+    assert_eq!(ops.iter().filter(|o| *o == "GetItem").count(), 2, "one lookup each: {ops:?}");
+}

@@ -593,6 +593,28 @@ async fn with_required_scopes_a_token_without_them_is_refused_before_any_read() 
     );
     // Without required scopes (the default), a token without any scope is served.
     assert_eq!(send(&f.service, with_scopes(json!(null))).await.status, 200);
+    // The scopes are a permission: every input rule comes first (a repeated org header).
+    let repeated = call.clone().org(ORG).org(ORG);
+    let event = http_v2_event_with(&repeated, Some(json!({"jwt": {"claims": claims(USER, ORG), "scopes": []}})));
+    let answer = send(&unreachable, request(event)).await;
+    answer.assert_invalid("x-zitadel-orgid");
+}
+
+#[tokio::test]
+async fn a_path_that_is_not_utf_8_is_an_input_error_in_the_inputs_turn() {
+    let f = fixture().await;
+    let bad = "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret";
+    // Identity first, and the method before that: as for any other bad id.
+    let answer = send(&f.service, http_v2_jwt(&Call::raw("POST", bad), None)).await;
+    answer.assert_error(401, 16, "AUTH-7fs1e", "Token is invalid");
+    let answer = send(&f.service, http_v2_jwt(&Call::raw("GET", bad), Some(claims(USER, ORG)))).await;
+    assert_eq!(answer.status, 405, "{}", answer.json);
+    let answer = send(&f.service, http_v2_jwt(&Call::raw("POST", bad), Some(claims(USER, ORG)))).await;
+    answer.assert_invalid("projectId");
+    let v2beta =
+        Call::raw("POST", "/v2beta/applications/%C3/generate_client_secret").body(r#"{"projectId":"p","isOidc":true}"#);
+    send(&f.service, http_v2_jwt(&v2beta, None)).await.assert_error(401, 16, "AUTH-7fs1e", "Token is invalid");
+    send(&f.service, http_v2_jwt(&v2beta, Some(claims(USER, ORG)))).await.assert_invalid("applicationId");
 }
 
 #[tokio::test]

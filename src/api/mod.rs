@@ -86,7 +86,7 @@ impl Transport {
 
     /// The door, and for REST the route's raw ids; for the gRPC transports, the method's
     /// door (their ids are in the message).
-    fn route(self, request: &Request, path: &str) -> Result<(&'static Door, Option<Decoded>), Error> {
+    fn route(self, request: &Request, path: &str) -> Result<(&'static Door, Option<rest::RouteIds>), Error> {
         match self {
             Transport::Rest => rest::route(request, path).map(|(door, ids)| (door, Some(ids))),
             Transport::NativeGrpc => Err(Error::MethodNotAllowed),
@@ -251,8 +251,12 @@ impl<S: Store> Service<S> {
                     let nowhere =
                         OrgId::parse(&format!("NOTHING-{:032x}", rand::random::<u128>()), "org").expect("a valid id");
                     let key = AppKey { org: nowhere, project, app };
-                    let _ = self.regenerator.writable_app(&key, kind, &Authority::Member(user), deadline).await;
-                    return refused(Error::AppNotFound);
+                    // And the same answer when that read fails as a real one's failure
+                    // would be: only what the read found (nothing) is "not found".
+                    return match self.regenerator.writable_app(&key, kind, &Authority::Member(user), deadline).await {
+                        Err(error) if !matches!(error, Error::PermissionDenied | Error::AppNotFound) => refused(error),
+                        _ => refused(Error::AppNotFound),
+                    };
                 }
                 Err(error) => return refused(error),
             },
@@ -273,13 +277,13 @@ impl<S: Store> Service<S> {
 
     /// Everything that can be refused without storage, in SPEC order after the route:
     /// identity, the message (v2beta: its app type), ids (from the path, or the message),
-    /// headers, org (none for a door that finds it from the project), body.
+    /// headers, org (none for a door that finds it from the project), body, scopes.
     fn parse(
         &self,
         transport: Transport,
         request: &Request,
         door: &Door,
-        route_ids: Option<Decoded>,
+        route_ids: Option<rest::RouteIds>,
     ) -> Result<(ProjectId, AppId, AppKind, Option<OrgId>, UserId), Error> {
         let caller = identity::caller(request.request_context_ref(), &self.claims)?;
         let decoded = match route_ids {
@@ -289,15 +293,6 @@ impl<S: Store> Service<S> {
         let kind = door.kind(&decoded);
         let project = ProjectId::parse(&decoded.project)?;
         let app = AppId::parse_as(&decoded.app, door.wire.app_field())?;
-        // A token without the scopes the deployment requires may not drive a read (a
-        // permission, so after the ids, as SPEC section 2 orders them).
-        if !self.required_scopes.is_empty() {
-            let scopes = identity::scopes(request.request_context_ref());
-            if let Some(missing) = self.required_scopes.iter().find(|s| !scopes.contains(s)) {
-                tracing::warn!(scope = %missing, "the token lacks a required scope");
-                return Err(Error::PermissionDenied);
-            }
-        }
         check_headers(request.headers())?;
         let org = match door.org {
             OrgFrom::Header => Some(org_header(request)?.unwrap_or_else(|| caller.home_org.clone())),
@@ -305,6 +300,15 @@ impl<S: Store> Service<S> {
             OrgFrom::ProjectLookup => None,
         };
         transport.check_body(request)?;
+        // A token without the scopes the deployment requires may not drive a read (a
+        // permission, so after every input rule, as SPEC section 2 orders them).
+        if !self.required_scopes.is_empty() {
+            let scopes = identity::scopes(request.request_context_ref());
+            if let Some(missing) = self.required_scopes.iter().find(|s| !scopes.contains(s)) {
+                tracing::warn!(scope = %missing, "the token lacks a required scope");
+                return Err(Error::PermissionDenied);
+            }
+        }
         Ok((project, app, kind, org, caller.user))
     }
 }

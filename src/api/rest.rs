@@ -17,11 +17,19 @@ use crate::app::format_timestamp;
 use crate::error::Error;
 use crate::regenerate::Outcome;
 
-/// The door and the raw ids its route carries, from `pathParameters` or else from the
-/// raw path (function URLs, ALB, `$default` and `{proxy+}` routes), percent-decoded. The
-/// route is checked either way: the raw path, or a REST API's resource, must be a door's,
-/// so no other route that happens to name the same parameters reaches the use case.
-pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, Decoded), Error> {
+/// The ids a REST route carried, by name: as API Gateway's `pathParameters` gave them
+/// (decoded), or as the raw path spelled them (percent-encoded until [`ids`] decodes them,
+/// after the identity: a bad encoding is an input error, checked in the input's turn).
+pub(super) struct RouteIds {
+    ids: Vec<(&'static str, String)>,
+    encoded: bool,
+}
+
+/// The door and the ids its route carries, from `pathParameters` or else from the raw path
+/// (function URLs, ALB, `$default` and `{proxy+}` routes). The route is checked either way:
+/// the raw path, or a REST API's resource, must be a door's, so no other route that happens
+/// to name the same parameters reaches the use case.
+pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, RouteIds), Error> {
     let resource = match request.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV1(c)) => c.resource_path.as_deref(),
         _ => None,
@@ -40,37 +48,44 @@ pub(super) fn route(request: &Request, path: &str) -> Result<(&'static Door, Dec
         names.map(|name| Some((name, params.first(name)?.to_owned()))).collect::<Option<Vec<_>>>()
     });
     let ids = match (from_parameters, from_path) {
-        (Some(ids), _) => ids,
-        (None, Some(ids)) => ids?,
+        (Some(ids), _) => RouteIds { ids, encoded: false },
+        (None, Some(ids)) => RouteIds { ids, encoded: true },
         (None, None) => return Err(Error::RouteNotFound),
     };
     if request.method() != Method::POST {
         return Err(Error::MethodNotAllowed);
     }
+    Ok((door, ids))
+}
+
+/// The request's ids: the route's, and for a door whose body is the message, the body's
+/// fields beneath them (the path wins, as in grpc-gateway).
+pub(super) fn ids(door: &Door, route: RouteIds, body: &Body) -> Result<Decoded, Error> {
     let mut decoded = Decoded::default();
-    for (name, value) in ids {
+    for (name, value) in route.ids {
+        let value = if route.encoded { percent_decoded(name, &value)? } else { value };
         match name {
             "projectId" => decoded.project = value,
             _ => decoded.app = value,
         }
     }
-    Ok((door, decoded))
-}
-
-/// The request's ids: the route's, and for a door whose body is the message, the body's
-/// fields beneath them (the path wins, as in grpc-gateway).
-pub(super) fn ids(door: &Door, route: Decoded, body: &Body) -> Result<Decoded, Error> {
     if !door.rest.as_ref().is_some_and(|rest| rest.body_is_message) {
-        return Ok(route);
+        return Ok(decoded);
     }
     check_body(body)?;
     let message = door.wire.decode_json(body.as_ref())?;
-    Ok(Decoded { app: route.app, ..message })
+    Ok(Decoded { app: decoded.app, ..message })
 }
 
-/// `None` when the path is not this route; else the ids by name, or an error when a
-/// segment is not UTF-8.
-fn match_path(route: &[&'static str], path: &str) -> Option<Result<Vec<(&'static str, String)>, Error>> {
+fn percent_decoded(name: &str, segment: &str) -> Result<String, Error> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| Error::invalid(format!("invalid {name}: not UTF-8 once percent-decoded")))
+}
+
+/// `None` when the path is not this route; else its ids by name, as the path spells them.
+fn match_path(route: &[&'static str], path: &str) -> Option<Vec<(&'static str, String)>> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     if segments.len() != route.len() {
         return None;
@@ -78,18 +93,12 @@ fn match_path(route: &[&'static str], path: &str) -> Option<Result<Vec<(&'static
     let mut ids = Vec::with_capacity(2);
     for (segment, expected) in segments.iter().zip(route) {
         if let Some(name) = expected.strip_prefix('{').and_then(|e| e.strip_suffix('}')) {
-            ids.push((name, *segment));
+            ids.push((name, (*segment).to_owned()));
         } else if segment != expected {
             return None;
         }
     }
-    let decode = |(name, segment): (&'static str, &str)| {
-        percent_decode_str(segment)
-            .decode_utf8()
-            .map(|s| (name, s.into_owned()))
-            .map_err(|_| Error::invalid(format!("invalid {name}: not UTF-8 once percent-decoded")))
-    };
-    Some(ids.into_iter().map(decode).collect())
+    Some(ids)
 }
 
 /// Empty, or a JSON object of at most 16 KiB whose fields are ignored (the path wins).
@@ -186,45 +195,51 @@ mod tests {
     use super::*;
 
     fn path_ids(route: &[&'static str], path: &str) -> Option<Result<Vec<String>, Error>> {
-        match_path(route, path).map(|ids| ids.map(|ids| ids.into_iter().map(|(_, value)| value).collect()))
+        let ids = match_path(route, path)?;
+        Some(ids.into_iter().map(|(name, value)| percent_decoded(name, &value)).collect())
+    }
+
+    fn route_ids(app: &str) -> RouteIds {
+        RouteIds { ids: vec![("applicationId", app.to_owned())], encoded: false }
     }
 
     #[test]
     fn raw_path_matches_and_decodes() {
         let route = V1_OIDC.rest.as_ref().unwrap().segments;
-        let found = match_path(route, "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret");
-        assert_eq!(found.unwrap().unwrap(), [("projectId", "p-x".to_owned()), ("appId", "a@b".to_owned())]);
+        let found = path_ids(route, "/management/v1/projects/p%2Dx/apps/a%40b/oidc_config/_generate_client_secret");
+        assert_eq!(found.unwrap().unwrap(), ["p-x", "a@b"]);
         assert!(path_ids(route, "/management/v1/projects/p/apps/a/oidc_config").is_none());
         assert!(path_ids(route, "/management/v1/projects/p/apps/a/oidc_config/_generate_client_secret/x").is_none());
         assert!(path_ids(route, "/management/v2/projects/p/apps/a/oidc_config/_generate_client_secret").is_none());
-        assert!(
-            path_ids(route, "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret").unwrap().is_err()
-        );
+        let bad = path_ids(route, "/management/v1/projects/%FF/apps/a/oidc_config/_generate_client_secret");
+        assert!(bad.unwrap().is_err());
         let found = path_ids(route, "/management/v1/projects//apps/a/oidc_config/_generate_client_secret");
         assert_eq!(found.unwrap().unwrap(), ["", "a"]);
         let v2beta = V2BETA.rest.as_ref().unwrap().segments;
-        let found = match_path(v2beta, "/v2beta/applications/a%2D1/generate_client_secret");
-        assert_eq!(found.unwrap().unwrap(), [("applicationId", "a-1".to_owned())]);
+        let found = match_path(v2beta, "/v2beta/applications/a%2D1/generate_client_secret").unwrap();
+        assert_eq!(found, [("applicationId", "a%2D1".to_owned())], "decoded later, by ids()");
+        let encoded = RouteIds { ids: found, encoded: true };
+        let body = Body::Text(r#"{"projectId":"p","isOidc":true}"#.into());
+        assert_eq!(ids(&V2BETA, encoded, &body).unwrap().app, "a-1");
     }
 
     #[test]
     fn the_v2beta_body_is_the_message_under_the_paths_id() {
-        let route = Decoded { app: "from-path".into(), ..Decoded::default() };
         let body = Body::Text(r#"{"projectId":"p","applicationId":"from-body","isApi":true}"#.into());
-        let decoded = ids(&V2BETA, route, &body).unwrap();
+        let decoded = ids(&V2BETA, route_ids("from-path"), &body).unwrap();
         assert_eq!((decoded.project.as_str(), decoded.app.as_str()), ("p", "from-path"));
         assert_eq!(decoded.kind, Some(crate::app::AppKind::Api));
         for neither in ["", "{}", r#"{"projectId":"p"}"#, r#"{"isOidc":true,"isApi":true}"#, r#"{"isOidc":false}"#] {
-            let route = Decoded::default();
-            let error = ids(&V2BETA, route, &Body::Text(neither.into())).unwrap_err();
+            let error = ids(&V2BETA, route_ids("a"), &Body::Text(neither.into())).unwrap_err();
             assert_eq!(error, Error::UnknownAppType, "{neither}");
         }
         for bad in ["[]", r#"{"isOidc":"yes"}"#, r#"{"projectId":1,"isOidc":true}"#] {
-            let error = ids(&V2BETA, Decoded::default(), &Body::Text(bad.into())).unwrap_err();
+            let error = ids(&V2BETA, route_ids("a"), &Body::Text(bad.into())).unwrap_err();
             assert_eq!(error.grpc_code(), 3, "{bad}");
             assert_ne!(error, Error::UnknownAppType, "{bad}");
         }
-        let v1 = ids(&V1_OIDC, Decoded { project: "p".into(), app: "a".into(), kind: None }, &body).unwrap();
+        let route = RouteIds { ids: vec![("projectId", "p".into()), ("appId", "a".into())], encoded: false };
+        let v1 = ids(&V1_OIDC, route, &body).unwrap();
         assert_eq!((v1.project.as_str(), v1.app.as_str(), v1.kind), ("p", "a", None), "v1 ignores its body");
     }
 
