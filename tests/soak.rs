@@ -43,6 +43,7 @@ async fn a_short_soak_under_faults_and_kills_keeps_every_invariant() {
         rotate: 1,
         binaries: test_binaries(),
         grace: Duration::from_secs(3),
+        rss_after: 100,
     });
     soak_and_report(config).await;
 }
@@ -63,6 +64,7 @@ async fn soak_full() {
         rotate: 1,
         binaries: test_binaries(),
         grace: Duration::from_secs(3),
+        rss_after: 1_000,
     });
     soak_and_report(config).await;
 }
@@ -240,4 +242,23 @@ fn the_checker_finds_a_write_by_no_call_and_an_instance_that_died() {
     history.instances[0].rss_end = Some(20_000);
     assert_caught(&history, "no instance exited");
     assert_caught(&history, "each instance's RSS");
+}
+
+#[test]
+fn the_checker_judges_a_previous_secret_by_its_grace_period() {
+    let Fed { mut history, secrets } = fed();
+    history.grace = Duration::from_secs(3);
+    history.apps[0].previous_hash = Some(bcrypt::hash(&secrets[0], 4).unwrap());
+    let denied = |id: &str, at: u64| {
+        let mut denied = call(id, at, Outcome::Denied);
+        denied.door = "authorizer";
+        denied.presented = Some(secrets[0].clone());
+        denied
+    };
+    // Replaced at 50..70 ms: past 3 s after that, a denial is right.
+    history.calls.push(denied("verify0-000002", 3_400));
+    assert_eq!(violated(&history), vec![]);
+    // Inside the grace period, and DynamoDB answered: a denial is a violation.
+    history.calls.push(denied("verify0-000003", 1_000));
+    assert_caught(&history, "authentications");
 }

@@ -586,12 +586,15 @@ fn instances(history: &History) -> Check {
 }
 
 fn memory(history: &History) -> Check {
-    let mut check = Check::new("each instance's RSS at the end within 10% of its RSS after 1,000 requests");
+    let mut check =
+        Check::new("each instance's RSS at its end (or its kill) within 10% of its RSS after its first requests");
     for instance in &history.instances {
         let (Some(early), Some(end)) = (instance.rss_early, instance.rss_end) else { continue };
         check.checked += 1;
         if end * 10 > early * 11 {
-            check.violations.push(format!("{}: {early} KiB after 1,000 requests, {end} KiB at the end", instance.name));
+            check
+                .violations
+                .push(format!("{}: {early} KiB after its first requests, {end} KiB at its end", instance.name));
         }
     }
     check

@@ -169,8 +169,8 @@ pub struct InstanceRecord {
     pub killed: bool,
     /// It exited (or stopped answering) without being killed.
     pub died: Option<String>,
-    /// RSS in KiB after the soak's first 1,000 requests, and at the end, when it lived
-    /// through both.
+    /// RSS in KiB after its first 1,000 requests, and at its end (the last sample before
+    /// a kill), for an instance that served that many.
     pub rss_early: Option<u64>,
     pub rss_end: Option<u64>,
     pub served: u64,

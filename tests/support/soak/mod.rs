@@ -52,6 +52,8 @@ pub struct Config {
     /// The function binaries: `regenerate-secret`, `verify-secret`, `rotate-secret`.
     pub binaries: [PathBuf; 3],
     pub grace: Duration,
+    /// An instance's RSS is taken after this many of its requests, and compared at its end.
+    pub rss_after: u64,
 }
 
 impl Config {
@@ -73,6 +75,7 @@ impl Config {
             verify: var("SOAK_VERIFY", defaults.verify),
             rotate: var("SOAK_ROTATE", defaults.rotate),
             grace: Duration::from_secs(var("SOAK_GRACE_SECONDS", defaults.grace.as_secs())),
+            rss_after: var("SOAK_RSS_AFTER", defaults.rss_after),
             binaries: defaults.binaries,
         };
         if let Ok(dir) = std::env::var("SOAK_BIN_DIR") {
@@ -118,7 +121,6 @@ struct Shared {
     config: Config,
     started: Instant,
     issued: AtomicU64,
-    answered: AtomicU64,
     kills: AtomicU64,
     apps: Vec<AppSpec>,
     /// The secrets each app's clients have been given, latest last.
@@ -157,9 +159,10 @@ struct Slot {
     records: Vec<InstanceRecord>,
     calls: Vec<Call>,
     served: u64,
-    /// The instance's RSS when the soak passed its 1,000th answer, if it was the one running then.
+    /// The instance's RSS after its first `rss_after` requests, and the latest sample since
+    /// (every 50 requests, before the request: so a killed instance has one too).
     early: Option<u64>,
-    mark_passed: bool,
+    latest: Option<u64>,
 }
 
 impl Slot {
@@ -176,7 +179,7 @@ impl Slot {
             calls: Vec::new(),
             served: 0,
             early: None,
-            mark_passed: false,
+            latest: None,
         }
     }
 
@@ -216,13 +219,14 @@ impl Slot {
         self.served += 1;
         let id = format!("{}{}-{:06}", self.function.trim_end_matches("-secret"), self.index, self.served);
         let kill = shared.kill_now();
+        match self.instance.served {
+            n if n == shared.config.rss_after => self.early = self.instance.rss_kib(),
+            n if self.early.is_some() && n % 50 == 0 => self.latest = self.instance.rss_kib(),
+            _ => {}
+        }
         let started = shared.now();
         let reply = self.instance.invoke(&id, event, self.timeout + PATIENCE, kill).await;
         let ended = shared.now();
-        if shared.answered.fetch_add(1, Ordering::SeqCst) + 1 >= 1000 && !self.mark_passed {
-            self.mark_passed = true;
-            self.early = self.instance.rss_kib();
-        }
         let replace = match &reply {
             Reply::Killed => {
                 shared.kills.fetch_add(1, Ordering::SeqCst);
@@ -237,8 +241,9 @@ impl Slot {
             let mut record = self.record();
             record.killed = killed;
             record.died = died;
+            record.rss_early = self.early.take();
+            record.rss_end = record.rss_early.and(self.latest.take());
             self.records.push(record);
-            self.early = None;
             self.generation += 1;
             self.instance =
                 Self::spawn(shared, self.function, self.index, self.generation, &self.binary, self.timeout).await;
@@ -249,7 +254,7 @@ impl Slot {
     async fn finish(mut self) -> (Vec<InstanceRecord>, Vec<Call>) {
         let mut record = self.record();
         record.rss_early = self.early;
-        record.rss_end = self.early.and(self.instance.rss_kib());
+        record.rss_end = self.early.and(self.instance.rss_kib().or(self.latest));
         if let Some(code) = self.instance.exited() {
             record.died = Some(format!("exited ({code:?}) by the end of the soak"));
         }
@@ -630,6 +635,7 @@ pub struct Report {
     pub dynamodb_calls: u64,
     pub kills: u64,
     pub took: Duration,
+    pub rss_after: u64,
 }
 
 impl Report {
@@ -667,7 +673,6 @@ pub async fn run(config: Config) -> Report {
         config: config.clone(),
         started: Instant::now(),
         issued: AtomicU64::new(0),
-        answered: AtomicU64::new(0),
         kills: AtomicU64::new(0),
         apps,
         known: Mutex::default(),
@@ -726,6 +731,7 @@ pub async fn run(config: Config) -> Report {
         dynamodb_calls,
         kills: shared.kills.load(Ordering::SeqCst),
         took,
+        rss_after: config.rss_after,
     }
 }
 
@@ -819,8 +825,10 @@ impl std::fmt::Display for Report {
         writeln!(f, "\ninstances")?;
         for instance in &self.history.instances {
             let rss = match (instance.rss_early, instance.rss_end) {
-                (Some(early), Some(end)) => format!("RSS {early} KiB after 1,000 requests, {end} KiB at the end"),
-                _ => "RSS not sampled (did not live through both samples)".into(),
+                (Some(early), Some(end)) => {
+                    format!("RSS {early} KiB after {} requests, {end} KiB at its end", self.rss_after)
+                }
+                _ => format!("RSS not compared (fewer than {} requests)", self.rss_after),
             };
             let fate = if instance.killed {
                 "killed"
