@@ -106,7 +106,7 @@ pub struct Call {
     pub transport: &'static str,
     pub app: Option<AppName>,
     /// When the call was handed to the instance, and when its outcome was known, from
-    /// the soak's start.
+    /// the soak's start, on the wall clock (the one the functions' expiry times use).
     pub started: Duration,
     pub ended: Duration,
     pub outcome: Outcome,

@@ -89,6 +89,10 @@ impl Config {
     }
 }
 
+fn wall_clock() -> Duration {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
 /// The soak's own bounds on a call: Lambda's timeouts (template.yaml), and the client's
 /// patience beyond them.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,6 +124,10 @@ impl AppSpec {
 struct Shared {
     config: Config,
     started: Instant,
+    /// The wall clock at the start: calls are timed on it, as the functions time the
+    /// previous secret's expiry on theirs (a sandbox paused and resumed steps the wall
+    /// clock past the monotonic one; the judgement must use the clock the product used).
+    wall: Duration,
     issued: AtomicU64,
     kills: AtomicU64,
     apps: Vec<AppSpec>,
@@ -144,7 +152,7 @@ impl Shared {
     }
 
     fn now(&self) -> Duration {
-        self.started.elapsed()
+        wall_clock().saturating_sub(self.wall)
     }
 }
 
@@ -672,6 +680,7 @@ pub async fn run(config: Config) -> Report {
     let shared = Arc::new(Shared {
         config: config.clone(),
         started: Instant::now(),
+        wall: wall_clock(),
         issued: AtomicU64::new(0),
         kills: AtomicU64::new(0),
         apps,
@@ -787,7 +796,7 @@ impl std::fmt::Display for Report {
             let row = doors.entry((call.door, call.transport)).or_default();
             *row.0.entry(call.outcome.class()).or_default() += 1;
             if !matches!(call.outcome, Outcome::NoAnswer(_)) {
-                row.1.push(call.ended - call.started);
+                row.1.push(call.ended.saturating_sub(call.started));
             }
         }
         writeln!(f, "\nrequests by door and outcome ({} in {:.1} s)", self.calls, self.took.as_secs_f64())?;
