@@ -34,7 +34,7 @@ async fn a_short_soak_under_faults_and_kills_keeps_every_invariant() {
     let config = soak::Config::from_env(soak::Config {
         requests: 2_000,
         // Within `make test`'s budget on a loaded 2-core machine, whatever the count then.
-        limit: Duration::from_secs(35),
+        limit: Duration::from_secs(32),
         fault_rate: 0.05,
         kill_rate: 0.002,
         min_kills: 1,
