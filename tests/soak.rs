@@ -49,7 +49,7 @@ async fn a_short_soak_under_faults_and_kills_keeps_every_invariant() {
 }
 
 /// `make soak`: about 20,000 requests or 3 minutes, on the release binaries
-/// (`SOAK_BIN_DIR=target/release`); every bound settable (`SOAK_*`, see the README).
+/// (`SOAK_BIN_DIR=target/release`); every bound settable (`SOAK_*`, see docs/soak.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes long: `make soak` runs it"]
 async fn soak_full() {

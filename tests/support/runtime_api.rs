@@ -143,8 +143,10 @@ impl RuntimeApi {
 
     /// Hands `event` to the function and waits for its answer (or its death, or `timeout`).
     pub async fn invoke(&mut self, function: &mut Function, event: &[u8], timeout: Duration) -> Outcome {
+        // Unique across every Runtime API of the process, as Lambda's request ids are
+        // unique: the function tells its own write from another's by this id.
         self.next_id += 1;
-        let id = format!("0000{:04x}-local-{:012x}", std::process::id() & 0xffff, self.next_id);
+        let id = format!("{:08x}-local-{:012x}", rand::random::<u32>(), self.next_id);
         let (tx, rx) = oneshot::channel();
         self.shared.lock().unwrap().pending.insert(id.clone(), tx);
         self.queue.send(Invocation { id, event: Bytes::copy_from_slice(event) }).expect("runtime api is running");
