@@ -229,7 +229,10 @@ where
 async fn pause_then_budget(deadline: Deadline, round: u32, limit: Duration, reserve: Duration) -> Option<Duration> {
     let pause = Duration::from_millis(rand::rng().random_range(20..=60) * u64::from(round.min(5)));
     deadline.budget(limit, reserve + pause).filter(|b| *b >= limit / 4)?;
-    tokio::time::sleep(pause).await;
+    // No timer for the first send: even a zero sleep waits for the timer's next tick.
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
     deadline.budget(limit, reserve).filter(|b| *b >= limit / 4)
 }
 
