@@ -46,6 +46,18 @@ pub enum Fault {
 }
 
 impl Fault {
+    pub const ALL: [Fault; 9] = [
+        Fault::Refuse,
+        Fault::ResetBefore,
+        Fault::ResetAfter,
+        Fault::DelayRequest,
+        Fault::DelayResponse,
+        Fault::ProvisionedThroughputExceeded,
+        Fault::Throttling,
+        Fault::InternalServerError,
+        Fault::AppliedThenInternalServerError,
+    ];
+
     pub const PER_CALL: [Fault; 8] = [
         Fault::ResetBefore,
         Fault::ResetAfter,
@@ -77,6 +89,8 @@ struct Counts {
     calls: u64,
     connections: u64,
     faults: BTreeMap<Fault, u64>,
+    /// Faults on `TransactWriteItems` calls.
+    transact: u64,
 }
 
 pub struct Chaos {
@@ -157,10 +171,10 @@ impl Chaos {
         format!("http://{}", self.addr)
     }
 
-    /// Calls seen, and the faults injected by kind.
-    pub fn counts(&self) -> (u64, BTreeMap<Fault, u64>) {
+    /// Calls seen, the faults injected by kind, and those on a `TransactWriteItems`.
+    pub fn counts(&self) -> (u64, BTreeMap<Fault, u64>, u64) {
         let counts = self.counts.lock().unwrap();
-        (counts.calls, counts.faults.clone())
+        (counts.calls, counts.faults.clone(), counts.transact)
     }
 }
 
@@ -179,6 +193,11 @@ async fn forward(
     counts: Arc<Mutex<Counts>>,
     rate: f64,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let transact = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.ends_with(".TransactWriteItems"));
     let fault = {
         let mut counts = counts.lock().unwrap();
         counts.calls += 1;
@@ -186,6 +205,7 @@ async fn forward(
             .then(|| Fault::PER_CALL[rand::random::<u32>() as usize % Fault::PER_CALL.len()]);
         if let Some(fault) = fault {
             *counts.faults.entry(fault).or_default() += 1;
+            counts.transact += u64::from(transact);
         }
         fault
     };

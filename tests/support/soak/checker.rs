@@ -15,12 +15,14 @@ pub struct Check {
     pub checked: u64,
     /// Counted apart, not a violation (authentications denied while DynamoDB failed).
     pub apart: Option<(&'static str, u64)>,
+    /// Figures the report prints under the check (the coverage reached).
+    pub notes: Vec<String>,
     pub violations: Vec<String>,
 }
 
 impl Check {
     fn new(name: &'static str) -> Self {
-        Self { name, checked: 0, apart: None, violations: Vec::new() }
+        Self { name, checked: 0, apart: None, notes: Vec::new(), violations: Vec::new() }
     }
 }
 
@@ -120,6 +122,7 @@ pub fn check(history: &History) -> Vec<Check> {
         logs(history),
         instances(history),
         memory(history),
+        coverage(history),
     ];
     let unreadable: Vec<String> = history
         .calls
@@ -597,5 +600,54 @@ fn memory(history: &History) -> Check {
                 .push(format!("{}: {early} KiB after its first requests, {end} KiB at its end", instance.name));
         }
     }
+    check
+}
+
+/// The soak reached its minimums: a soak where every call failed, or no fault was
+/// injected, keeps every other invariant and proves nothing.
+fn coverage(history: &History) -> Check {
+    let mut check = Check::new("coverage: the soak exercised what its checks judge (minimums of its settings)");
+    let m = &history.minimums;
+    let mut need = |what: String, reached: u64, least: u64| {
+        if least == 0 {
+            return;
+        }
+        check.checked += 1;
+        check.notes.push(format!("{what}: {reached} (at least {least})"));
+        if reached < least {
+            check.violations.push(format!("{what}: {reached}, fewer than {least}"));
+        }
+    };
+    for door in &m.doors {
+        let ok = history.calls.iter().filter(|c| c.door == *door && matches!(c.outcome, Outcome::Secret { .. })).count()
+            as u64;
+        need(format!("200s at {door}"), ok, m.ok_per_door);
+    }
+    for app in &m.hot_apps {
+        let events = history.events.iter().filter(|e| e.app == *app).count() as u64;
+        need(format!("events on {app}"), events, m.events_per_hot_app);
+    }
+    let judged = |allowed: bool| {
+        history
+            .calls
+            .iter()
+            .filter(|c| c.door == "authorizer" && c.app.is_some() && c.presented.is_some())
+            .filter(|c| match c.outcome {
+                Outcome::Allowed { .. } => allowed,
+                Outcome::Denied => !allowed,
+                _ => false,
+            })
+            .count() as u64
+    };
+    need("authentications allowed".into(), judged(true), m.allowed);
+    need("authentications denied".into(), judged(false), m.denied);
+    let finished = history.runs.iter().filter(|r| r.finished).count() as u64;
+    need("rotations finished".into(), finished, m.finished_rotations);
+    for kind in &m.fault_kinds {
+        let n = history.exercised.faults.get(kind).copied().unwrap_or(0);
+        need(format!("faults {kind}"), n, m.faults_per_kind);
+    }
+    need("faults on a TransactWriteItems".into(), history.exercised.transact_faults, m.transact_faults);
+    need("kills".into(), history.exercised.kills, m.kills);
     check
 }

@@ -193,4 +193,39 @@ pub struct History {
     /// How long after its call ended a write without a definite answer may still land
     /// (a request the network held, a transaction already at DynamoDB when the instance died).
     pub late: Duration,
+    /// What the soak did to the product: faults by kind, kills.
+    pub exercised: Exercised,
+    /// The least the soak must have exercised for its checks to mean anything.
+    pub minimums: Minimums,
+}
+
+/// What the soak's fault proxy and killer did.
+#[derive(Debug, Clone, Default)]
+pub struct Exercised {
+    /// Faults injected, by the fault's name.
+    pub faults: std::collections::BTreeMap<&'static str, u64>,
+    /// Faults injected on a `TransactWriteItems` call (the write itself).
+    pub transact_faults: u64,
+    pub kills: u64,
+}
+
+/// The least coverage a soak must reach, else it proves nothing (a soak where every call
+/// failed would keep every other invariant). Zero means not required.
+#[derive(Debug, Clone, Default)]
+pub struct Minimums {
+    /// 200s at each of these doors, at least `ok_per_door`.
+    pub doors: Vec<&'static str>,
+    pub ok_per_door: u64,
+    /// Events on each of these apps, at least `events_per_hot_app`.
+    pub hot_apps: Vec<AppName>,
+    pub events_per_hot_app: u64,
+    /// Authentications judged: allowed, and denied.
+    pub allowed: u64,
+    pub denied: u64,
+    pub finished_rotations: u64,
+    /// Faults of each of these kinds (by name), at least `faults_per_kind`.
+    pub fault_kinds: Vec<&'static str>,
+    pub faults_per_kind: u64,
+    pub transact_faults: u64,
+    pub kills: u64,
 }

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use crate::support;
 use doors::{DOORS, Envelope, Target, Transport};
-use history::{AppState, Call, EventRow, History, InstanceRecord, NoAnswer, Outcome, RotationRun};
+use history::{AppState, Call, EventRow, Exercised, History, InstanceRecord, Minimums, NoAnswer, Outcome, RotationRun};
 use lambda::{Instance, Reply};
 
 /// What a soak runs, and for how long.
@@ -54,6 +54,8 @@ pub struct Config {
     pub grace: Duration,
     /// An instance's RSS is taken after this many of its requests, and compared at its end.
     pub rss_after: u64,
+    /// 200s the soak must see at each door (its other minimums follow from the settings).
+    pub min_ok_per_door: u64,
 }
 
 impl Config {
@@ -76,6 +78,7 @@ impl Config {
             rotate: var("SOAK_ROTATE", defaults.rotate),
             grace: Duration::from_secs(var("SOAK_GRACE_SECONDS", defaults.grace.as_secs())),
             rss_after: var("SOAK_RSS_AFTER", defaults.rss_after),
+            min_ok_per_door: var("SOAK_MIN_OK_PER_DOOR", defaults.min_ok_per_door),
             binaries: defaults.binaries,
         };
         if let Ok(dir) = std::env::var("SOAK_BIN_DIR") {
@@ -652,6 +655,26 @@ impl Report {
     }
 }
 
+/// The least a soak of `config` must exercise: loose enough for a loaded 2-core machine
+/// (the short soak has reached only about 1,000 requests there), and a fault of each kind
+/// only where the fault rate makes one all but certain.
+fn minimums(config: &Config, apps: &[AppSpec]) -> Minimums {
+    let faults = config.fault_rate > 0.0;
+    Minimums {
+        doors: DOORS.iter().map(|d| d.name).collect(),
+        ok_per_door: config.min_ok_per_door,
+        hot_apps: apps.iter().filter(|a| a.hot).map(AppSpec::name).collect(),
+        events_per_hot_app: u64::from(config.regenerate > 0),
+        allowed: u64::from(config.verify > 0),
+        denied: u64::from(config.verify > 0),
+        finished_rotations: u64::from(config.rotate > 0),
+        fault_kinds: if faults { chaos::Fault::ALL.iter().map(|f| f.name()).collect() } else { Vec::new() },
+        faults_per_kind: u64::from(faults),
+        transact_faults: u64::from(faults && config.regenerate > 0),
+        kills: config.min_kills,
+    }
+}
+
 /// Runs a soak against the DynamoDB Local and moto that `scripts/local-services.sh` started.
 pub async fn run(config: Config) -> Report {
     let store = support::empty_table().await;
@@ -730,7 +753,11 @@ pub async fn run(config: Config) -> Report {
         history.logs.push((instance.name.clone(), text));
     }
     write_history(&history, &logs.join("history.txt"));
-    let (dynamodb_calls, faults) = proxy.counts();
+    let (dynamodb_calls, faults, transact_faults) = proxy.counts();
+    let kills = shared.kills.load(Ordering::SeqCst);
+    history.exercised =
+        Exercised { faults: faults.iter().map(|(f, n)| (f.name(), *n)).collect(), transact_faults, kills };
+    history.minimums = minimums(&config, &shared.apps);
     let checks = checker::check(&history);
     Report {
         calls: history.calls.len() as u64,
@@ -738,7 +765,7 @@ pub async fn run(config: Config) -> Report {
         checks,
         faults,
         dynamodb_calls,
-        kills: shared.kills.load(Ordering::SeqCst),
+        kills,
         took,
         rss_after: config.rss_after,
     }
@@ -854,6 +881,9 @@ impl std::fmt::Display for Report {
             writeln!(f, "  {verdict:<8} {:>6} checked  {}", check.checked, check.name)?;
             if let Some((what, n)) = check.apart {
                 writeln!(f, "  {:<8} {n:>6}          {what}", "")?;
+            }
+            for note in &check.notes {
+                writeln!(f, "                             {note}")?;
             }
             for violation in &check.violations {
                 writeln!(f, "             - {violation}")?;
