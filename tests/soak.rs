@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use soak::checker::{self, Check};
-use soak::history::{AppState, Call, EventRow, Exercised, History, InstanceRecord, Minimums, Outcome, RotationRun};
+use soak::history::{
+    AppState, Call, EventRow, Exercised, History, InstanceRecord, Minimums, NoAnswer, Outcome, RotationRun,
+};
 
 fn test_binaries() -> [PathBuf; 3] {
     [
@@ -322,4 +324,26 @@ fn the_checker_finds_a_soak_that_exercised_too_little() {
     let found = violated(&history);
     assert!(found.iter().all(|(name, _)| name.starts_with("coverage")), "{found:#?}");
     assert_eq!(found[0].1.len(), 4, "a fault kind, a write's fault, a kill, a rotation: {found:#?}");
+}
+
+#[test]
+fn the_checker_finds_a_write_by_a_call_that_must_fail_whatever_its_answer() {
+    for outcome in [Outcome::NoAnswer(NoAnswer::Killed), Outcome::Failed { code: 4, id: "STORE-unknown".into() }] {
+        let Fed { mut history, .. } = fed();
+        let mut outsider = call("regenerate1-000001", 300, outcome);
+        outsider.must_fail = true;
+        history.calls.push(outsider);
+        history.events.push(event(3, "regenerate1-000001"));
+        history.apps[0].sequence = 3;
+        assert_caught(&history, "every 503, 409, 403, 404, 400, 500");
+    }
+}
+
+#[test]
+fn the_checker_takes_only_a_store_unknown_504_for_an_unknown_outcome() {
+    let Fed { mut history, .. } = fed();
+    history.calls.push(call("regenerate1-000001", 300, Outcome::Failed { code: 4, id: "COMMAND-other".into() }));
+    history.events.push(event(3, "regenerate1-000001"));
+    history.apps[0].sequence = 3;
+    assert_caught(&history, "every 503, 409, 403, 404, 400, 500");
 }

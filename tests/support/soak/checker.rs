@@ -225,6 +225,23 @@ fn failures_wrote_nothing(history: &History, writers: &HashMap<&str, Writer<'_>>
             check.violations.push(format!("{} wrote sequence {} of {}", writer.what, event.sequence, event.app));
         }
     }
+    // A call that must be refused writes nothing, whatever its answer (none, a 504, ...):
+    // its refusal comes before any write.
+    let refused: HashMap<&str, &Call> =
+        history.calls.iter().filter(|c| c.must_fail).map(|c| (c.id.as_str(), c)).collect();
+    for event in &history.events {
+        if let Some(call) = refused.get(event.request_id.as_str()) {
+            check.violations.push(format!(
+                "{} ({} {}, answered {}) must have been refused, and wrote sequence {} of {}",
+                call.id,
+                call.door,
+                call.transport,
+                describe(&call.outcome),
+                event.sequence,
+                event.app
+            ));
+        }
+    }
     for call in history.calls.iter().filter(|c| c.must_fail) {
         if matches!(call.outcome, Outcome::Secret { .. }) {
             check.violations.push(format!(

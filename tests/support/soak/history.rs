@@ -65,7 +65,8 @@ impl Outcome {
     /// `STORE-unknown`, or a rotation step whose outcome is unknown.
     pub fn unknown(&self) -> bool {
         match self {
-            Outcome::Failed { code, .. } => *code == 4,
+            // A 504 with another id (or a code 4 with none) is a definite failure, not this.
+            Outcome::Failed { code, id } => *code == 4 && id == "STORE-unknown",
             Outcome::StepFailed { unknown, .. } => *unknown,
             Outcome::NoAnswer(_) => true,
             _ => false,
