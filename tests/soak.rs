@@ -347,3 +347,23 @@ fn the_checker_takes_only_a_store_unknown_504_for_an_unknown_outcome() {
     history.apps[0].sequence = 3;
     assert_caught(&history, "every 503, 409, 403, 404, 400, 500");
 }
+
+#[test]
+fn the_client_reads_an_error_whose_http_status_is_not_its_codes_as_a_violation() {
+    use soak::doors::{Transport, read};
+    let answer = |status: u16, body: &str| serde_json::json!({"statusCode": status, "body": body});
+    let rest = r#"{"code":14,"message":"unavailable (STORE-unavailable)","details":[{"id":"STORE-unavailable"}]}"#;
+    let connect = r#"{"code":"unavailable","message":"unavailable (STORE-unavailable)"}"#;
+    let unavailable = Outcome::Failed { code: 14, id: "STORE-unavailable".into() };
+    assert_eq!(read(&answer(503, rest), Transport::Rest, true), unavailable);
+    assert_eq!(read(&answer(503, connect), Transport::ConnectJson, false), unavailable);
+    for (status, body, transport) in
+        [(500, rest, Transport::Rest), (400, connect, Transport::ConnectJson), (500, connect, Transport::ConnectProto)]
+    {
+        let outcome = read(&answer(status, body), transport, false);
+        assert!(matches!(outcome, Outcome::Unreadable(_)), "HTTP {status} over {transport:?}: {outcome:?}");
+        let Fed { mut history, .. } = fed();
+        history.calls.push(call("regenerate1-000001", 300, outcome));
+        assert_caught(&history, "every answer is one the client can read, its HTTP status");
+    }
+}

@@ -132,7 +132,7 @@ pub fn check(history: &History) -> Vec<Check> {
             _ => None,
         })
         .collect();
-    let mut readable = Check::new("every answer is one the client can read");
+    let mut readable = Check::new("every answer is one the client can read, its HTTP status its code's");
     readable.checked = history.calls.len() as u64;
     readable.violations = unreadable;
     checks.push(readable);

@@ -253,7 +253,35 @@ fn secret_message(bytes: &[u8], v1: bool) -> Result<Outcome, String> {
     }
 }
 
-fn json_answer(status: u64, body: &[u8], v1: bool) -> Result<Outcome, String> {
+/// The HTTP status a Connect error travels with (connectrpc.com/docs/protocol, "Error
+/// Codes"), by gRPC code.
+pub fn connect_status(code: u32) -> u64 {
+    match code {
+        1 => 499,
+        3 | 9 | 11 => 400,
+        4 => 504,
+        5 => 404,
+        6 | 10 => 409,
+        7 => 403,
+        8 => 429,
+        12 => 501,
+        14 => 503,
+        16 => 401,
+        _ => 500,
+    }
+}
+
+/// The HTTP status an error of `code` must travel with over `transport`: grpc-gateway's
+/// (SPEC section 2) for REST, Connect's for Connect.
+fn expected_status(transport: Transport, code: u32) -> Option<u64> {
+    match transport {
+        Transport::Rest => super::history::http_class(code).parse().ok(),
+        Transport::ConnectJson | Transport::ConnectProto => Some(connect_status(code)),
+        Transport::GrpcWeb | Transport::GrpcWebText => None,
+    }
+}
+
+fn json_answer(status: u64, body: &[u8], v1: bool, transport: Transport) -> Result<Outcome, String> {
     let json: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     if status == 200 {
         let secret = json["clientSecret"].as_str().ok_or("no clientSecret")?.to_owned();
@@ -273,6 +301,11 @@ fn json_answer(status: u64, body: &[u8], v1: bool) -> Result<Outcome, String> {
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| id_of(json["message"].as_str().unwrap_or("")));
+    if let Some(expected) = expected_status(transport, code)
+        && status != expected
+    {
+        return Err(format!("code {code} ({id}) with HTTP status {status}, not {expected}"));
+    }
     Ok(Outcome::Failed { code, id })
 }
 
@@ -288,9 +321,11 @@ fn grpc_status(lines: &str) -> Option<Outcome> {
 pub fn read(response: &Value, transport: Transport, v1: bool) -> Outcome {
     let status = response["statusCode"].as_u64().unwrap_or(0);
     let result = match transport {
-        Transport::Rest | Transport::ConnectJson => body_bytes(response).and_then(|b| json_answer(status, &b, v1)),
+        Transport::Rest | Transport::ConnectJson => {
+            body_bytes(response).and_then(|b| json_answer(status, &b, v1, transport))
+        }
         Transport::ConnectProto if status == 200 => body_bytes(response).and_then(|b| secret_message(&b, v1)),
-        Transport::ConnectProto => body_bytes(response).and_then(|b| json_answer(status, &b, v1)),
+        Transport::ConnectProto => body_bytes(response).and_then(|b| json_answer(status, &b, v1, transport)),
         Transport::GrpcWeb | Transport::GrpcWebText => (|| {
             if let Some(code) = header(response, "grpc-status") {
                 let message = header(response, "grpc-message").unwrap_or("");
