@@ -99,6 +99,7 @@ fn call(id: &str, at: u64, outcome: Outcome) -> Call {
         ended: Duration::from_millis(at + 20),
         outcome,
         must_fail: false,
+        refusal: &[],
         presented: None,
     }
 }
@@ -366,4 +367,30 @@ fn the_client_reads_an_error_whose_http_status_is_not_its_codes_as_a_violation()
         history.calls.push(call("regenerate1-000001", 300, outcome));
         assert_caught(&history, "every answer is one the client can read, its HTTP status");
     }
+}
+
+#[test]
+fn the_checker_finds_a_rightful_write_refused_and_a_refusal_with_the_wrong_error() {
+    for (code, id) in [(7, "AUTH-5mWD2"), (5, "COMMAND-2g66f"), (3, "REQ-invalid"), (13, "INTERNAL")] {
+        let Fed { mut history, .. } = fed();
+        history.calls.push(call("regenerate1-000001", 300, Outcome::Failed { code, id: id.into() }));
+        assert_caught(&history, "every rightful write");
+    }
+    // A missing app must be a 404: a 403, or a secret, is wrong; a 503 or no answer is not.
+    let missing = |outcome: Outcome| {
+        let mut c = call("regenerate1-000002", 300, outcome);
+        c.must_fail = true;
+        c.refusal = &[5];
+        c
+    };
+    let Fed { mut history, .. } = fed();
+    history.calls.push(missing(Outcome::Failed { code: 5, id: "COMMAND-2g66f".into() }));
+    history.calls.push(missing(Outcome::Failed { code: 14, id: "STORE-unavailable".into() }));
+    history.calls.push(missing(Outcome::NoAnswer(NoAnswer::Killed)));
+    for c in history.calls.iter_mut().rev().take(3).enumerate() {
+        c.1.id = format!("regenerate1-00000{}", c.0 + 2);
+    }
+    assert_eq!(violated(&history), vec![]);
+    history.calls.push(missing(Outcome::Failed { code: 7, id: "AUTH-5mWD2".into() }));
+    assert_caught(&history, "every rightful write");
 }

@@ -116,6 +116,7 @@ pub fn check(history: &History) -> Vec<Check> {
         event_writers(history, &writers),
         failures_wrote_nothing(history, &writers),
         successes(history),
+        answers(history),
         hashes(history, &events, &secret_of),
         authentications(history, &events, &writers),
         rotations(history, &events),
@@ -294,6 +295,39 @@ fn successes(history: &History) -> Check {
                 }
             }
             _ => {} // a request that wrote twice is the writers' check
+        }
+    }
+    check
+}
+
+/// A regenerate call that should succeed is answered a secret, or what DynamoDB's
+/// failures allow (503, 504, 409, none); one that must fail, its refusal's code (or those).
+fn answers(history: &History) -> Check {
+    let mut check =
+        Check::new("every rightful write answered 200, 503, 504 or 409 (or none); every refusal its own error");
+    for call in history.calls.iter().filter(|c| !matches!(c.door, "authorizer" | "rotation")) {
+        let right = match &call.outcome {
+            Outcome::Failed { code: 14 | 4, .. } | Outcome::NoAnswer(_) | Outcome::Unreadable(_) => true,
+            Outcome::Secret { .. } => !call.must_fail,
+            Outcome::Failed { code: 10 | 6, .. } if !call.must_fail => true,
+            Outcome::Failed { code, .. } if call.must_fail => call.refusal.is_empty() || call.refusal.contains(code),
+            _ => false,
+        };
+        check.checked += 1;
+        if !right {
+            let expected = if call.must_fail {
+                format!("refused with code {:?}", call.refusal)
+            } else {
+                "a rightful write".to_owned()
+            };
+            check.violations.push(format!(
+                "{} ({} {} on {}), {expected}, answered {}",
+                call.id,
+                call.door,
+                call.transport,
+                call.app.as_deref().unwrap_or("-"),
+                describe(&call.outcome)
+            ));
         }
     }
     check

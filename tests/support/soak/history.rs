@@ -113,6 +113,9 @@ pub struct Call {
     pub outcome: Outcome,
     /// A call that must not succeed (no permission, a missing app, a wrong door, ...).
     pub must_fail: bool,
+    /// The gRPC codes a call that must fail may be refused with (empty: not judged); a
+    /// 503, a 504 or no answer is always possible.
+    pub refusal: &'static [u32],
     /// The secret an authentication presented.
     pub presented: Option<String>,
 }

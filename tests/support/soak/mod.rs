@@ -295,6 +295,7 @@ struct Planned {
     transport: Transport,
     app: String,
     must_fail: bool,
+    refusal: &'static [u32],
     /// The answer is v1's (with `details.sequence`).
     v1: bool,
 }
@@ -315,22 +316,42 @@ fn regenerate_call(shared: &Shared, slot: usize) -> Planned {
         false,
     );
     // About one call in seven must be refused, each for a reason of its own.
+    let mut refusal: &'static [u32] = &[];
     if rng.random_bool(0.15) {
         must_fail = true;
-        match rng.random_range(0..6) {
-            0 => caller = (OUTSIDER, "soak-outsiders"),
-            1 => target.app = "no-such-app".into(),
-            2 => target.app = "bad#id".into(),
-            3 => envelope = Envelope::Anonymous,
+        // The gRPC codes of each refusal: 7 permission denied (or 5, an app the caller
+        // may not see), 5 not found, 3 invalid argument, 16 unauthenticated, 9 failed
+        // precondition.
+        refusal = match rng.random_range(0..6) {
+            0 => {
+                caller = (OUTSIDER, "soak-outsiders");
+                &[7, 5]
+            }
+            1 => {
+                target.app = "no-such-app".into();
+                &[5]
+            }
+            2 => {
+                target.app = "bad#id".into();
+                &[3, 5]
+            }
+            3 => {
+                envelope = Envelope::Anonymous;
+                &[16]
+            }
             4 => {
                 target.app = "soak-spa".into();
                 target.project = "soak-proj-0".into();
                 target.org = HOME_ORG.into();
                 target.app_type = "OIDC";
                 doors = DOORS.iter().filter(|d| d.apps.contains(&"OIDC")).collect();
+                &[9]
             }
-            _ => doors = DOORS.iter().filter(|d| !d.apps.contains(&target.app_type)).collect(),
-        }
+            _ => {
+                doors = DOORS.iter().filter(|d| !d.apps.contains(&target.app_type)).collect();
+                &[3]
+            }
+        };
     }
     let door = pick(&doors);
     let transports: Vec<Transport> =
@@ -340,14 +361,14 @@ fn regenerate_call(shared: &Shared, slot: usize) -> Planned {
         (door.org_header && (target.org != HOME_ORG || rng.random_bool(0.5))).then_some(target.org.as_str());
     let event = doors::event(door, transport, &target, envelope, caller, org_header);
     let name = format!("{}/{}/{}", target.org, target.project, target.app);
-    Planned { event, door: door.name, transport, app: name, must_fail, v1: door.v1 }
+    Planned { event, door: door.name, transport, app: name, must_fail, refusal, v1: door.v1 }
 }
 
 async fn regenerate_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>, Vec<Call>) {
     let [binary, _, _] = shared.config.binaries.clone();
     let mut slot = Slot::start(&shared, "regenerate-secret", index, binary, HTTP_TIMEOUT).await;
     while shared.ticket() {
-        let Planned { event, door, transport, app, must_fail, v1 } = regenerate_call(&shared, index);
+        let Planned { event, door, transport, app, must_fail, refusal, v1 } = regenerate_call(&shared, index);
         let (id, started, ended, reply) = slot.invoke(&shared, event).await;
         let outcome = match &reply {
             Reply::Response(response) => doors::read(response, transport, v1),
@@ -368,6 +389,7 @@ async fn regenerate_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceReco
             ended,
             outcome,
             must_fail,
+            refusal,
             presented: None,
         });
     }
@@ -438,6 +460,7 @@ async fn verify_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>,
             ended,
             outcome,
             must_fail: false,
+            refusal: &[],
             presented: Some(presented),
         });
     }
@@ -505,6 +528,7 @@ async fn rotate_slot(
                     ended,
                     outcome,
                     must_fail: false,
+                    refusal: &[],
                     presented: None,
                 });
                 if ok {
