@@ -394,3 +394,28 @@ fn the_checker_finds_a_rightful_write_refused_and_a_refusal_with_the_wrong_error
     history.calls.push(missing(Outcome::Failed { code: 7, id: "AUTH-5mWD2".into() }));
     assert_caught(&history, "every rightful write");
 }
+
+#[test]
+fn the_checker_finds_a_secret_it_never_saw_in_a_log_and_an_empty_log() {
+    // A secret no answer gave (a call whose answer was lost), in a log line.
+    let Fed { mut history, .. } = fed();
+    let unseen = "Q7f".repeat(21) + "z";
+    let line = format!(
+        r#"{{"level":"DEBUG","message":"item","secretValue":"{unseen}","trace":"1-5759e988-bd862e3fe1be46a994272793"}}"#
+    );
+    history.logs.push(("regenerate-secret-1.0".into(), line));
+    assert_caught(&history, "no secret, hash or Authorization value");
+    // A SHA-256 (a signer's payload hash) is not one; nor are 63 or 65 letters and digits.
+    let Fed { mut history, .. } = fed();
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let near = format!("{} {}", "Ab1".repeat(21), "Ab1".repeat(21) + "xy");
+    history.logs.push(("regenerate-secret-1.0".into(), format!("x-amz-content-sha256: {sha} {near}")));
+    assert_eq!(violated(&history), vec![]);
+    // An instance that served requests and logged nothing.
+    let Fed { mut history, .. } = fed();
+    history.logs[0].1 = String::new();
+    assert_caught(&history, "no secret, hash or Authorization value");
+    let Fed { mut history, .. } = fed();
+    history.logs.clear();
+    assert_caught(&history, "no secret, hash or Authorization value");
+}

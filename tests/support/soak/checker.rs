@@ -580,7 +580,8 @@ fn runs(text: &str, keep: fn(u8) -> bool) -> impl Iterator<Item = &str> {
 }
 
 fn logs(history: &History) -> Check {
-    let mut check = Check::new("no secret, hash or Authorization value in any log line");
+    let mut check =
+        Check::new("no secret, hash or Authorization value in any log line (nor 64 letters and digits); no empty log");
     let mut secrets: HashSet<&str> = HashSet::new();
     for call in &history.calls {
         if let Outcome::Secret { secret, .. } = &call.outcome {
@@ -603,12 +604,24 @@ fn logs(history: &History) -> Check {
     let windows = |run: &str, lengths: &HashSet<usize>, set: &HashSet<&str>| {
         lengths.iter().any(|&n| run.len() >= n && (0..=run.len() - n).any(|i| set.contains(&run[i..i + n])))
     };
+    let logs: HashMap<&str, &str> = history.logs.iter().map(|(n, l)| (n.as_str(), l.as_str())).collect();
+    for instance in &history.instances {
+        // An instance that answered a request logged it (a killed one may have died in its first).
+        let answered = instance.served.saturating_sub(u64::from(instance.killed));
+        if answered > 0 && logs.get(instance.name.as_str()).is_none_or(|l| l.trim().is_empty()) {
+            check
+                .violations
+                .push(format!("{}: served {} requests and its log is empty", instance.name, instance.served));
+        }
+    }
     for (name, log) in &history.logs {
         for (number, line) in log.lines().enumerate() {
             check.checked += 1;
             let mut found = Vec::new();
             if runs(line, |b| b.is_ascii_alphanumeric()).any(|run| windows(run, &lengths, &secrets)) {
                 found.push("a client secret");
+            } else if runs(line, |b| b.is_ascii_alphanumeric()).any(looks_like_a_secret) {
+                found.push("what looks like a client secret (64 letters and digits)");
             }
             if runs(line, |b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
                 .any(|run| windows(run, &credential_lengths, &credentials))
@@ -626,6 +639,15 @@ fn logs(history: &History) -> Check {
         }
     }
     check
+}
+
+/// The product's secrets are `SECRET_LENGTH` (the soak leaves it at its default, 64) letters and digits: any run of
+/// that length is one, known to the soak or not (a secret it never saw, from a call whose
+/// answer was lost). Lowercase hex is not: a SHA-256 or a SigV4 signature, and a secret
+/// of 62 symbols is all lowercase hex with odds of (16/62)^64.
+fn looks_like_a_secret(run: &str) -> bool {
+    run.len() == oidc_client_secret::secret::DEFAULT_LENGTH
+        && !run.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn instances(history: &History) -> Check {

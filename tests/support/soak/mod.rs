@@ -773,7 +773,9 @@ pub async fn run(config: Config) -> Report {
     history.apps = apps;
     history.events = events;
     for instance in &history.instances {
-        let text = std::fs::read_to_string(logs.join(format!("{}.log", instance.name))).unwrap_or_default();
+        // Lossily: a line that is not UTF-8 must still be scanned, not drop the whole log.
+        let bytes = std::fs::read(logs.join(format!("{}.log", instance.name))).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         history.logs.push((instance.name.clone(), text));
     }
     write_history(&history, &logs.join("history.txt"));
