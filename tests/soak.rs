@@ -320,6 +320,7 @@ fn the_checker_finds_a_soak_that_exercised_too_little() {
         current_after: None,
         hash_at_finish: None,
         set_calls: Vec::new(),
+        set_verified: None,
     });
     history.exercised = Exercised::default();
     let found = violated(&history);
@@ -418,4 +419,46 @@ fn the_checker_finds_a_secret_it_never_saw_in_a_log_and_an_empty_log() {
     let Fed { mut history, .. } = fed();
     history.logs.clear();
     assert_caught(&history, "no secret, hash or Authorization value");
+}
+
+#[test]
+fn the_checker_finds_an_ok_set_secret_that_wrote_nothing_and_an_unexpected_step_failure() {
+    let run = |set_verified| RotationRun {
+        app: APP.into(),
+        token: "token-1".into(),
+        pending: None,
+        finished: false,
+        current_after: None,
+        hash_at_finish: None,
+        set_calls: vec!["rotate0-000002".into()],
+        set_verified,
+    };
+    let Fed { mut history, .. } = fed();
+    history.runs.push(run(Some(true)));
+    assert_eq!(violated(&history), vec![]);
+    history.runs[0] = run(Some(false));
+    assert_caught(&history, "every finished rotation");
+    // A step failed as DynamoDB's failures allow: no violation; any other way: one.
+    let step = |kind: &str, message: &str| {
+        let mut c = call(
+            "rotate0-000001",
+            300,
+            Outcome::StepFailed { kind: kind.into(), unknown: false, message: message.into() },
+        );
+        c.door = "rotation";
+        c.transport = "testSecret";
+        c
+    };
+    let Fed { mut history, .. } = fed();
+    history.calls.push(step("AppRefused", "Service temporarily unavailable, try again"));
+    assert_eq!(violated(&history), vec![]);
+    for (kind, message) in [
+        ("TestFailed", "the pending secret does not verify against the table"),
+        ("InvalidToken", "secret version x is not staged AWSPENDING"),
+        ("AppRefused", "Application doesn't exist"),
+    ] {
+        let Fed { mut history, .. } = fed();
+        history.calls.push(step(kind, message));
+        assert_caught(&history, "every finished rotation");
+    }
 }

@@ -548,7 +548,29 @@ fn authorizer_outcomes(history: &History) -> HashMap<String, String> {
 }
 
 fn rotations(history: &History, events: &BTreeMap<&str, Vec<&super::history::EventRow>>) -> Check {
-    let mut check = Check::new("every finished rotation leaves AWSCURRENT holding the secret the table verifies");
+    let mut check = Check::new(
+        "every finished rotation leaves AWSCURRENT holding the secret the table verifies; every ok setSecret wrote \
+         the pending secret; a step fails only as DynamoDB's failures allow",
+    );
+    check.checked += history.runs.iter().filter(|r| r.set_verified.is_some()).count() as u64;
+    for run in history.runs.iter().filter(|r| r.set_verified == Some(false)) {
+        check.violations.push(format!(
+            "{}: setSecret {:?} answered ok, and the table does not verify the pending secret",
+            run.app, run.set_calls
+        ));
+    }
+    for call in history.calls.iter().filter(|c| c.door == "rotation") {
+        let Outcome::StepFailed { kind, message, .. } = &call.outcome else { continue };
+        check.checked += 1;
+        if !expected_step_failure(kind, message) {
+            check.violations.push(format!(
+                "{} ({} on {}) failed {kind}: {message}",
+                call.id,
+                call.transport,
+                call.app.as_deref().unwrap_or("-")
+            ));
+        }
+    }
     for run in history.runs.iter().filter(|r| r.finished) {
         check.checked += 1;
         let (Some(current), Some(pending)) = (run.current_after.as_deref(), run.pending.as_deref()) else {
@@ -572,6 +594,21 @@ fn rotations(history: &History, events: &BTreeMap<&str, Vec<&super::history::Eve
         }
     }
     check
+}
+
+/// How a rotation step may fail under the soak: DynamoDB unavailable, the outcome unknown,
+/// a concurrent change (the app's error, `AppRefused`), or Secrets Manager itself. Anything
+/// else (an invalid token, a test that failed, a refused app, ...) is the product's fault.
+fn expected_step_failure(kind: &str, message: &str) -> bool {
+    match kind {
+        "AppRefused" => {
+            ["Service temporarily unavailable", "The outcome is unknown", "Application was changed concurrently"]
+                .iter()
+                .any(|m| message.starts_with(m))
+        }
+        "SecretsManagerError" => true,
+        _ => false,
+    }
 }
 
 /// Maximal runs of the bytes `keep` in `text`.

@@ -29,6 +29,8 @@ pub enum Outcome {
     StepFailed {
         kind: String,
         unknown: bool,
+        /// The runtime's `errorMessage`.
+        message: String,
     },
     /// No answer: the instance was killed, exited, or the client gave up.
     NoAnswer(NoAnswer),
@@ -52,7 +54,7 @@ impl Outcome {
             Outcome::Allowed { .. } => "allowed".into(),
             Outcome::Denied => "denied".into(),
             Outcome::Step => "ok".into(),
-            Outcome::StepFailed { kind, unknown: true } => format!("{kind} (unknown)"),
+            Outcome::StepFailed { kind, unknown: true, .. } => format!("{kind} (unknown)"),
             Outcome::StepFailed { kind, .. } => kind.clone(),
             Outcome::NoAnswer(NoAnswer::Killed) => "killed".into(),
             Outcome::NoAnswer(NoAnswer::Exited) => "exited".into(),
@@ -164,6 +166,9 @@ pub struct RotationRun {
     pub hash_at_finish: Option<String>,
     /// The request ids of the run's setSecret invocations.
     pub set_calls: Vec<String>,
+    /// After a setSecret that answered ok: whether the app read from the table then
+    /// verifies the pending secret (`None`: no setSecret answered ok, or no pending value).
+    pub set_verified: Option<bool>,
 }
 
 /// One function instance (a sandbox), from its start to the end of the soak or its death.

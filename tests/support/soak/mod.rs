@@ -496,6 +496,7 @@ async fn rotate_slot(
             current_after: None,
             hash_at_finish: None,
             set_calls: Vec::new(),
+            set_verified: None,
         };
         'steps: for step in STEPS {
             for attempt in 0..STEP_ATTEMPTS {
@@ -509,6 +510,7 @@ async fn rotate_slot(
                     Reply::Error(error) => Outcome::StepFailed {
                         kind: error["errorType"].as_str().unwrap_or("?").to_owned(),
                         unknown: error["errorMessage"].as_str().is_some_and(|m| m.contains("outcome is unknown")),
+                        message: error["errorMessage"].as_str().unwrap_or("").to_owned(),
                     },
                     Reply::Response(other) => Outcome::Unreadable(format!("rotation step answered {other}")),
                     other => no_answer(other).unwrap(),
@@ -532,6 +534,17 @@ async fn rotate_slot(
                     presented: None,
                 });
                 if ok {
+                    if step == "setSecret"
+                        && let Some(pending) = &run.pending
+                    {
+                        // The pending secret is the app's now: an ok that wrote nothing is a lie.
+                        let key = support::key(&app.target.org, &app.target.project, &app.target.app);
+                        let table = store.app(&key).await.ok().flatten();
+                        let now = time::OffsetDateTime::now_utc();
+                        run.set_verified = Some(
+                            table.is_some_and(|a| oidc_client_secret::secret::verify_client_secret(&a, pending, now)),
+                        );
+                    }
                     if step == "createSecret" {
                         let pending = secrets.get_secret_value().secret_id(&arn).version_id(&token).send().await.ok();
                         run.pending = pending.and_then(|p| p.secret_string).and_then(|s| {
