@@ -462,3 +462,18 @@ fn the_checker_finds_an_ok_set_secret_that_wrote_nothing_and_an_unexpected_step_
         assert_caught(&history, "every finished rotation");
     }
 }
+
+#[test]
+fn the_checker_finds_a_previous_hash_missing_inside_its_grace() {
+    let Fed { mut history, secrets } = fed();
+    history.grace = Duration::from_secs(3);
+    // Read 1 s after the second write replaced the first secret: its hash must be there.
+    history.read_at = Duration::from_secs(1);
+    assert_caught(&history, "the app's hash verifies");
+    history.apps[0].previous_hash = Some(bcrypt::hash(&secrets[0], 4).unwrap());
+    assert_eq!(violated(&history), vec![]);
+    // Read past the grace: the previous hash may be gone.
+    history.apps[0].previous_hash = None;
+    history.read_at = Duration::from_secs(4);
+    assert_eq!(violated(&history), vec![]);
+}

@@ -117,7 +117,7 @@ pub fn check(history: &History) -> Vec<Check> {
         failures_wrote_nothing(history, &writers),
         successes(history),
         answers(history),
-        hashes(history, &events, &secret_of),
+        hashes(history, &events, &writers, &secret_of),
         authentications(history, &events, &writers),
         rotations(history, &events),
         logs(history),
@@ -344,6 +344,7 @@ const TRIED_WHEN_UNKNOWN: usize = 64;
 fn hashes<'a>(
     history: &'a History,
     events: &BTreeMap<&str, Vec<&'a super::history::EventRow>>,
+    writers: &HashMap<&str, Writer<'a>>,
     secret_of: &dyn Fn(&str) -> Option<&'a str>,
 ) -> Check {
     let mut check = Check::new("the app's hash verifies its last write's secret, and no other secret answered");
@@ -385,6 +386,24 @@ fn hashes<'a>(
                     }
                 }
             }
+        }
+        // With a grace period, the write that replaced a secret keeps its hash as the
+        // previous one, which cannot have expired before its grace from the write's start:
+        // a table read before then must hold it (a rotation's write is not judged here).
+        if !history.grace.is_zero()
+            && list.len() >= 2
+            && app.previous_hash.is_none()
+            && let Some(writer) = writers.get(last.request_id.as_str())
+            && !history.runs.iter().any(|r| r.token == last.request_id)
+            && history.read_at + SLOP < writer.started + history.grace
+        {
+            check.violations.push(format!(
+                "{}: no previous hash, read {} ms after {} replaced a secret, inside the {:?} grace",
+                app.name,
+                history.read_at.saturating_sub(writer.started).as_millis(),
+                last.request_id,
+                history.grace
+            ));
         }
         if let (Some(previous), Some(before)) =
             (app.previous_hash.as_deref(), list.len().checked_sub(2).map(|i| list[i]))

@@ -202,6 +202,8 @@ pub struct History {
     /// How long after its call ended a write without a definite answer may still land
     /// (a request the network held, a transaction already at DynamoDB when the instance died).
     pub late: Duration,
+    /// When the table was read (after the scan ended), on the calls' clock.
+    pub read_at: Duration,
     /// What the soak did to the product: faults by kind, kills.
     pub exercised: Exercised,
     /// The least the soak must have exercised for its checks to mean anything.

@@ -783,6 +783,7 @@ pub async fn run(config: Config) -> Report {
     // What the network still holds lands before the table is read.
     tokio::time::sleep(history.late).await;
     let (apps, events) = snapshot(&store).await;
+    history.read_at = shared.now();
     history.apps = apps;
     history.events = events;
     for instance in &history.instances {
