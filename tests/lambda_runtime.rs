@@ -238,15 +238,7 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
             // The v2 door, Connect JSON, on the demo API app (its org from the project).
             "connect-json-v2.json" => {
                 let answer = Proxied::parse(invoke(&mut api, &mut function, file).await);
-                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
-                answer.assert_headers();
-                let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
-                assert_eq!(keys, ["clientSecret", "creationDate"], "{name}");
-                let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
-                let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
-                assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
-                assert_eq!(stored.sequence, 3, "{name}: after the v1 API and v2beta doors'");
-                secrets.push(secret);
+                secrets.push(assert_v2_answer_on_demo_api(&store, name, &answer, 3).await);
                 continue;
             }
             "connect-json.json" => {
@@ -290,15 +282,7 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
             // The v2beta REST door, on the demo API app: the project and the type in the
             // body, the org from the project; the answer `clientSecret`, `creationDate`.
             "apigw-http-jwt-v2beta.json" => {
-                assert_eq!(answer.status, 200, "{name}: {}", answer.response);
-                answer.assert_headers();
-                let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
-                assert_eq!(keys, ["clientSecret", "creationDate"], "{name}");
-                let stored = app(&store, "demo-org", "demo-project", "demo-api").await;
-                let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
-                assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
-                assert_eq!(stored.sequence, 2, "{name}: after the v1 API door's");
-                secrets.push(secret);
+                secrets.push(assert_v2_answer_on_demo_api(&store, name, &answer, 2).await);
             }
             "alb.json" | "function-url.json" | "error-no-identity.json" => {
                 answer.assert_error(401, 16, Some("AUTH-7fs1e"), "Token is invalid");
@@ -336,6 +320,21 @@ async fn every_event_file_gets_its_whole_response_from_the_release_binary() {
     for forbidden in ["$2b$", "Bearer", "eyJhbGciOiJSUzI1NiJ9", "acme-abc123.zitadel.cloud", "312909075211944344"] {
         assert!(!log.contains(forbidden), "{forbidden:?} reached the log");
     }
+}
+
+/// A v2beta or v2 answer on the demo API app: 200 with the common headers, exactly
+/// `clientSecret` and `creationDate`, the secret verifying against the stored hash, the app
+/// at `sequence` (shared with every door before it). Returns the secret.
+async fn assert_v2_answer_on_demo_api(store: &DynamoStore, name: &str, answer: &Proxied, sequence: u64) -> String {
+    assert_eq!(answer.status, 200, "{name}: {}", answer.response);
+    answer.assert_headers();
+    let keys: Vec<&String> = answer.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["clientSecret", "creationDate"], "{name}");
+    let stored = app(store, "demo-org", "demo-project", "demo-api").await;
+    let secret = answer.body["clientSecret"].as_str().unwrap().to_owned();
+    assert!(verify_client_secret(&stored, &secret, OffsetDateTime::now_utc()), "{name}");
+    assert_eq!(stored.sequence, sequence, "{name}: after the doors before it");
+    secret
 }
 
 #[tokio::test]
