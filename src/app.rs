@@ -59,6 +59,12 @@ pub struct App {
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<OffsetDateTime>,
     pub rotation_secret_arn: Option<String>,
+    /// The OAuth grants the app's client may use (SPEC section 13): `client_credentials`.
+    pub grant_types: Vec<String>,
+    /// The scopes a token request may be granted.
+    pub scopes: Vec<String>,
+    /// Project ids besides its own that its tokens may name as audience.
+    pub audiences: Vec<String>,
 }
 
 impl App {

@@ -115,6 +115,9 @@ mod tests {
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             rotation_secret_arn: None,
+            grant_types: Vec::new(),
+            scopes: Vec::new(),
+            audiences: Vec::new(),
         }
     }
 

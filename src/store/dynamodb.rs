@@ -278,7 +278,23 @@ fn app_from_item(key: &AppKey, item: &Key) -> Result<App, Error> {
         previous_secret_hash: text_attr(item, "previousSecretHash"),
         previous_secret_expires_at: timestamp_attr(item, "previousSecretExpiresAt")?,
         rotation_secret_arn: text_attr(item, "rotationSecretArn"),
+        grant_types: set_attr(item, "grantTypes")?,
+        scopes: set_attr(item, "scopes")?,
+        audiences: set_attr(item, "audiences")?,
     })
+}
+
+/// A string set attribute, sorted (DynamoDB keeps no order); absent is empty.
+fn set_attr(item: &Key, name: &str) -> Result<Vec<String>, Error> {
+    match item.get(name) {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::Ss(values)) => {
+            let mut values = values.clone();
+            values.sort();
+            Ok(values)
+        }
+        Some(_) => Err(Error::Internal(format!("app item attribute {name} is not a string set"))),
+    }
 }
 
 fn grants_write(item: &Key) -> bool {

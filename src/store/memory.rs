@@ -204,6 +204,9 @@ pub fn oidc_app(key: AppKey) -> App {
         previous_secret_hash: None,
         previous_secret_expires_at: None,
         rotation_secret_arn: None,
+        grant_types: Vec::new(),
+        scopes: Vec::new(),
+        audiences: Vec::new(),
     }
 }
 
