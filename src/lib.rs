@@ -2,7 +2,8 @@
 //! `RegenerateOIDCClientSecret`, rebuilt as AWS Lambda functions on DynamoDB.
 //!
 //! Data flows one way: event -> [`api`] or [`rotation`] -> [`regenerate`] -> [`store`],
-//! and event -> [`authorizer`] -> [`authenticate`] -> [`store`].
+//! event -> [`authorizer`] -> [`authenticate`] -> [`store`], and event -> [`oauth`] ->
+//! [`authenticate`] (-> [`store`]) and a [`jwt::Signer`] ([`kms`] in production).
 //! Nothing below `api`, `rotation` and `authorizer` knows about Lambda or a wire format; nothing but
 //! [`store`] knows about DynamoDB, and nothing but [`secrets`] knows the Secrets Manager SDK.
 //!
@@ -22,8 +23,11 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod ids;
+pub mod jwt;
+pub mod kms;
 pub mod logging;
 pub mod metrics;
+pub mod oauth;
 pub mod regenerate;
 pub mod rotation;
 pub mod secret;

@@ -43,3 +43,8 @@ pub fn code_paths(settings: &SecretSettings) {
     };
     drop(crate::api::success(&outcome));
 }
+
+/// The signer's public keys, read once (they are read once per process anyway).
+pub async fn keys<S: crate::jwt::Signer>(signer: &S) -> Result<(), crate::error::Error> {
+    signer.keys(crate::deadline::Deadline::after(LIMIT)).await.map(drop)
+}

@@ -24,7 +24,7 @@ pub(super) fn prepare(event: &mut LambdaRequest) -> bool {
 
 /// Marks a request whose `isBase64Encoded` body was not base64.
 #[derive(Clone, Copy)]
-pub(super) struct BadBase64Body;
+pub(crate) struct BadBase64Body;
 
 /// `lambda_http` panics on a body flagged base64 that does not decode; such a body is
 /// taken out here, before the conversion, and refused by the body check instead.

@@ -13,7 +13,7 @@
 
 pub mod connect;
 pub mod doors;
-mod event;
+pub(crate) mod event;
 pub mod grpc_web;
 pub mod identity;
 pub mod proto;
@@ -316,6 +316,17 @@ impl<S: Store> Service<S> {
 /// Serves `service` through the Lambda Runtime API until the runtime stops.
 pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error> {
     let service = &service;
+    serve(move |request| service.handle(request)).await
+}
+
+/// Serves `handle` through the Lambda Runtime API until the runtime stops, with the event
+/// repairs of [`event`]: every HTTP function of the crate runs through here.
+pub async fn serve<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Sync,
+    Fut: std::future::Future<Output = Response<Body>> + Send,
+{
+    let handle = &handle;
     // Lambda hands a function one event at a time, so the flag set for an event below is
     // the one its request reads here.
     let bad_base64 = &AtomicBool::new(false);
@@ -323,7 +334,7 @@ pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error
         if bad_base64.swap(false, Ordering::SeqCst) {
             request.extensions_mut().insert(BadBase64Body);
         }
-        Ok::<_, std::convert::Infallible>(service.handle(request).await)
+        Ok::<_, std::convert::Infallible>(handle(request).await)
     });
     let mut adapter = Adapter::from(handler);
     lambda_http::lambda_runtime::run(service_fn(move |mut event: LambdaEvent<LambdaRequest>| {
@@ -342,7 +353,7 @@ fn body(request: &Request) -> Result<&Body, Error> {
 }
 
 /// The raw path without an HTTP API's stage prefix.
-fn path_of(request: &Request) -> &str {
+pub(crate) fn path_of(request: &Request) -> &str {
     let raw = request.raw_http_path();
     let path = if raw.is_empty() { request.uri().path() } else { raw };
     without_stage(request, path)
@@ -364,13 +375,13 @@ fn without_stage<'a>(request: &Request, path: &'a str) -> &'a str {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let text = panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str));
     format!("panic: {}", text.unwrap_or("(no message)"))
 }
 
 /// The Lambda request id, else API Gateway's, else a fresh one (local server).
-fn request_id(request: &Request) -> String {
+pub(crate) fn request_id(request: &Request) -> String {
     if let Some(context) = request.lambda_context_ref() {
         return context.request_id.clone();
     }

@@ -4,6 +4,10 @@
 //! `GET /client/whoami` plays the template's example route behind the client-secret
 //! authorizer: the same authorizer handler as `verify-secret`, on the request's
 //! `Authorization: Basic` header (API Gateway's 401 without one, 403 when denied).
+//! The OAuth routes (`/.well-known/...`, `/oauth/v2/...`) are the `oauth` function's
+//! handler, with the issuer `http://127.0.0.1:<port>` and KMS at `AWS_ENDPOINT_URL_KMS`
+//! (moto's server under `make run`): the key of `TOKEN_SIGNING_KEYS`, or, when unset, a key
+//! it creates there at start-up.
 //! Never deployed.
 
 use std::collections::HashMap;
@@ -22,8 +26,10 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use oidc_client_secret::api::{MAX_BODY_BYTES, Service};
 use oidc_client_secret::authorizer::{Authorizer, simple_request_event};
-use oidc_client_secret::config::Config;
+use oidc_client_secret::config::{Config, OAuthConfig};
 use oidc_client_secret::deadline::Deadline;
+use oidc_client_secret::kms::{KmsSigner, create_signing_key};
+use oidc_client_secret::oauth::OAuth;
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
 use tokio::net::TcpListener;
 
@@ -52,21 +58,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store =
         DynamoStore::new(client_from_env().await, &config.table_name).with_event_retention(config.event_retention);
     let verifier = Arc::new(Authorizer::new(store.clone(), config.secret.hash_cost));
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
+    let address = listener.local_addr()?;
+    let oauth = Arc::new(oauth(store.clone(), &config, address).await?);
     let service = Arc::new(Service::new(store, &config));
 
-    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port))).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
+    eprintln!("listening on http://{address}");
     loop {
         let (stream, _) = listener.accept().await?;
-        let (service, authorizer, verifier) = (service.clone(), authorizer.clone(), verifier.clone());
+        let (service, authorizer, verifier, oauth) =
+            (service.clone(), authorizer.clone(), verifier.clone(), oauth.clone());
         tokio::spawn(async move {
             let serve = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let (service, authorizer, verifier) = (service.clone(), authorizer.clone(), verifier.clone());
+                let (service, authorizer, verifier, oauth) =
+                    (service.clone(), authorizer.clone(), verifier.clone(), oauth.clone());
                 async move {
-                    if request.uri().path() == "/client/whoami" {
+                    let path = request.uri().path();
+                    if path == "/client/whoami" {
                         return Ok(whoami(&verifier, request.headers()).await);
                     }
-                    let request = into_lambda_request(request, authorizer).await;
+                    if path.starts_with("/.well-known/") || path.starts_with("/oauth/") {
+                        let request = into_lambda_request(request, None).await;
+                        return Ok(oauth.handle(request).await.map(body_bytes));
+                    }
+                    let request = into_lambda_request(request, Some(authorizer)).await;
                     Ok::<_, std::convert::Infallible>(service.handle(request).await.map(body_bytes))
                 }
             });
@@ -82,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// which is enough for the handler to refuse it.
 async fn into_lambda_request(
     request: hyper::Request<Incoming>,
-    authorizer: ApiGatewayRequestAuthorizer,
+    authorizer: Option<ApiGatewayRequestAuthorizer>,
 ) -> lambda_http::Request {
     let (parts, mut incoming) = request.into_parts();
     let mut body = Vec::new();
@@ -93,7 +108,7 @@ async fn into_lambda_request(
         }
     }
     let mut context = ApiGatewayV2httpRequestContext::default();
-    context.authorizer = Some(authorizer);
+    context.authorizer = authorizer;
     context.http.method = parts.method.clone();
     context.http.path = Some(parts.uri.path().to_owned());
     context.http.source_ip = Some("127.0.0.1".into());
@@ -102,6 +117,45 @@ async fn into_lambda_request(
     lambda_http::Request::from_parts(parts, body)
         .with_raw_http_path(path)
         .with_request_context(RequestContext::ApiGatewayV2(context))
+}
+
+/// The OAuth face with the issuer of this server's address, signing with KMS at
+/// `AWS_ENDPOINT_URL_KMS`: the keys of `TOKEN_SIGNING_KEYS`, else a key made there now.
+async fn oauth(
+    store: DynamoStore,
+    config: &Config,
+    address: SocketAddr,
+) -> Result<OAuth<DynamoStore, KmsSigner>, Box<dyn std::error::Error>> {
+    let kms = oidc_client_secret::kms::client_from_env().await;
+    let keys = match std::env::var("TOKEN_SIGNING_KEYS").ok().filter(|k| !k.trim().is_empty()) {
+        Some(keys) => keys,
+        None => {
+            // Only on an emulator: a key on AWS costs money, and the template makes its own.
+            let endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").unwrap_or_default();
+            if !(endpoint.starts_with("http://127.") || endpoint.starts_with("http://localhost")) {
+                return Err(
+                    "TOKEN_SIGNING_KEYS is unset and AWS_ENDPOINT_URL_KMS is no loopback emulator: set one of them"
+                        .into(),
+                );
+            }
+            let key = create_signing_key(&kms).await.map_err(|e| {
+                format!(
+                    "creating a token signing key (is moto running at AWS_ENDPOINT_URL_KMS?): {}",
+                    e.log_detail().unwrap_or_default()
+                )
+            })?;
+            eprintln!("token signing key: {key} (KMS at AWS_ENDPOINT_URL_KMS)");
+            key
+        }
+    };
+    let issuer = std::env::var("ISSUER").unwrap_or_else(|_| format!("http://{address}"));
+    let settings = OAuthConfig::from_lookup(|name| match name {
+        "TOKEN_SIGNING_KEYS" => Some(keys.clone()),
+        "ISSUER" => Some(issuer.clone()),
+        other => std::env::var(other).ok(),
+    })?;
+    let signer = KmsSigner::new(kms, settings.signing_keys.clone());
+    Ok(OAuth::new(store, signer, config.secret.hash_cost, settings))
 }
 
 /// The example route behind the client-secret authorizer, as API Gateway would serve it.
