@@ -23,7 +23,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EVENT ?= events/apigw-http-jwt.json
 LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE)
 
-.PHONY: deps tools checkov emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench bench-cold lint
+.PHONY: deps tools checkov oauth-clients emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench bench-cold lint
 
 ## Installs what the commands need beyond the Rust toolchain: DynamoDB Local.
 deps: node_modules/.installed
@@ -48,6 +48,14 @@ endef
 
 $(VENV)/.installed: requirements-dev.txt
 	$(call venv,$(VENV),requirements-dev.txt)
+
+## The published OAuth clients of tests/oauth.rs (ZITADEL's Python SDK, PyJWT), in a venv
+## of their own, pinned in requirements-oauth.txt.
+OAUTH_VENV := .tools/oauth
+oauth-clients: $(OAUTH_VENV)/.installed
+
+$(OAUTH_VENV)/.installed: requirements-oauth.txt
+	$(call venv,$(OAUTH_VENV),requirements-oauth.txt)
 
 ## checkov in a venv of its own (it pins a boto3 the SAM CLI's contradicts).
 checkov: $(CHECKOV_VENV)/.installed

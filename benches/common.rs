@@ -65,3 +65,54 @@ pub async fn warm_requests(
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     latencies
 }
+
+/// Instructions per warm request, as callgrind counts them: a figure that does not move
+/// with the machine's load, so two runs (or two commits) agree on it. The binary runs
+/// under `valgrind --tool=callgrind` with collection off; after `warm` requests (the
+/// connection open, the caches full) `callgrind_control` turns it on for `counted`
+/// requests and dumps; the dump's total over `counted` is the figure. Only the function's
+/// own process is counted (DynamoDB Local and the Runtime API stand-in are not).
+pub async fn instructions_per_request(
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+    event: &[u8],
+    warm: usize,
+    counted: usize,
+) -> f64 {
+    let dir = std::env::temp_dir().join(format!("callgrind-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("callgrind.out");
+    let runner = [
+        "valgrind".to_owned(),
+        "--tool=callgrind".to_owned(),
+        "--collect-atstart=no".to_owned(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    let mut api = RuntimeApi::start().await;
+    let mut function = api.spawn_under(&runner, binary, env, None);
+    let pid = function.child.id().expect("pid").to_string();
+    let timeout = Duration::from_secs(120);
+    warm_requests(&mut api, &mut function, event, warm, timeout).await;
+    let control = |args: &[&str]| {
+        let status =
+            Command::new("callgrind_control").args(args).arg(&pid).stdout(std::process::Stdio::null()).status();
+        assert!(status.is_ok_and(|s| s.success()), "callgrind_control {args:?} failed");
+    };
+    control(&["--instr=on"]);
+    warm_requests(&mut api, &mut function, event, counted, timeout).await;
+    control(&["--dump"]);
+    function.child.start_kill().unwrap();
+    let _ = function.child.wait().await;
+    // The explicit dump is the file with a part number (`callgrind.out.1`).
+    let mut total = None;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e != "out") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let summary = text.lines().find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")));
+            total = summary.and_then(|s| s.trim().parse::<f64>().ok());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    total.expect("callgrind dumped a total") / counted as f64
+}

@@ -47,9 +47,9 @@ fn zip_mib(binary: &Path) -> f64 {
     bytes / (1024.0 * 1024.0)
 }
 
-async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round {
-    let mut api = RuntimeApi::start().await;
-    let env = vec![
+/// The environment every measured binary runs with.
+fn function_env(table: &str) -> Vec<(&'static str, String)> {
+    vec![
         ("TABLE_NAME", table.to_owned()),
         ("AWS_ENDPOINT_URL_DYNAMODB", std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap()),
         ("AWS_ACCESS_KEY_ID", "local".to_owned()),
@@ -57,7 +57,12 @@ async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round 
         // As template.yaml deploys it: one JSON line per request.
         ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-    ];
+    ]
+}
+
+async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round {
+    let mut api = RuntimeApi::start().await;
+    let env = function_env(table);
     let mut function = api.spawn(binary, &env, None);
     let pid = function.child.id().expect("pid");
     let first = api.invoke(&mut function, event, TIMEOUT).await;
@@ -93,7 +98,9 @@ async fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return; // run by `cargo test --all-targets`: only `cargo bench` measures
     }
-    let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release");
+    // BENCH_PROFILE=bisect measures the builds of that profile (docs/performance.md).
+    let profile = std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "release".into());
+    let release = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join(profile);
     // BENCH_FUNCTION measures another build of the function (say, one with symbols).
     let function =
         std::env::var_os("BENCH_FUNCTION").map(PathBuf::from).unwrap_or_else(|| release.join("regenerate-secret"));
@@ -111,6 +118,25 @@ async fn main() {
         ("v2 Connect request", v2_event.replace(r#"\"demo-api\""#, r#"\"demo-app\""#).into_bytes()),
     ];
     let ticks = common::clock_ticks_per_second();
+    // Instructions per warm request (callgrind): BENCH_INSTRUCTIONS_ONLY=1 prints these
+    // alone, for bisecting (docs/performance.md).
+    let instructions = |binary: &Path, event: &[u8]| {
+        let env = function_env(&table);
+        let (binary, event) = (binary.to_owned(), event.to_owned());
+        async move { common::instructions_per_request(&binary, &env, &event, 20, 100).await }
+    };
+    let counted = [
+        instructions(&binaries[0], &event).await,
+        instructions(&binaries[1], &event).await,
+        instructions(&binaries[2], &event).await,
+    ];
+    println!(
+        "instructions per warm request (callgrind): regenerate-secret {:.0}, baseline {:.0}, tuned floor {:.0}",
+        counted[0], counted[1], counted[2]
+    );
+    if std::env::var_os("BENCH_INSTRUCTIONS_ONLY").is_some() {
+        return;
+    }
 
     // DynamoDB Local (a JVM) answers faster once warm, and a client's CPU per call follows
     // the server's latency (shorter waits, warmer caches): one round of each binary,

@@ -34,7 +34,7 @@ finish_phase() {
 }
 
 phase "tools: npm packages, Python tools, checkov, qemu-user, arm64 std"
-make --no-print-directory deps tools checkov emulator arm64-std
+make --no-print-directory deps tools checkov oauth-clients emulator arm64-std
 
 phase "template: cfn-lint, checkov"
 make --no-print-directory template-lint

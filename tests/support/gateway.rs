@@ -52,17 +52,29 @@ enum Front {
 impl Gateway {
     /// Serves HTTP on loopback, one invocation of `function` at a time, as Lambda does.
     pub async fn start(api: RuntimeApi, function: Function) -> Self {
-        Self::serve(api, function, Front::Jwt).await
+        Self::serve(Self::listener().await, api, function, Front::Jwt).await
+    }
+
+    #[allow(dead_code)] // tests/oauth.rs alone
+    /// A loopback listener on a free port: for a function that must know the gateway's URL
+    /// before it starts (the oauth function's `ISSUER`), then [`Gateway::start_on`].
+    pub async fn listener() -> TcpListener {
+        TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap()
+    }
+
+    #[allow(dead_code)] // tests/oauth.rs alone
+    /// As [`Gateway::start`], on `listener`.
+    pub async fn start_on(listener: TcpListener, api: RuntimeApi, function: Function) -> Self {
+        Self::serve(listener, api, function, Front::Jwt).await
     }
 
     /// The same, behind a Lambda authorizer that is `function` itself (verify-secret, which
     /// also answers the example route behind it).
     pub async fn start_behind_lambda_authorizer(api: RuntimeApi, function: Function) -> Self {
-        Self::serve(api, function, Front::LambdaAuthorizer).await
+        Self::serve(Self::listener().await, api, function, Front::LambdaAuthorizer).await
     }
 
-    async fn serve(api: RuntimeApi, function: Function, front: Front) -> Self {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.unwrap();
+    async fn serve(listener: TcpListener, api: RuntimeApi, function: Function, front: Front) -> Self {
         let addr = listener.local_addr().unwrap();
         let lambda = Arc::new(Mutex::new((api, function)));
         tokio::spawn(async move {
