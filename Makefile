@@ -12,6 +12,7 @@ export AWS_EC2_METADATA_DISABLED := true
 
 LOCAL_DIR := .local
 LOCAL_DB_PORT ?= 8000
+LOCAL_KMS_PORT ?= 8001
 PORT ?= 8080
 TABLE ?= oidc-client-secret-local
 CARGO ?= cargo
@@ -21,7 +22,8 @@ CHECKOV_VENV := .tools/checkov
 UV_VERSION := 0.13.9
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 EVENT ?= events/apigw-http-jwt.json
-LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE)
+LOCAL_ENV := AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$(LOCAL_DB_PORT) TABLE_NAME=$(TABLE) \
+	AWS_ENDPOINT_URL_KMS=http://127.0.0.1:$(LOCAL_KMS_PORT)
 
 .PHONY: deps tools checkov oauth-clients emulator arm64-std local-db run invoke stop-db test template-lint sam-build bench bench-cold lint
 
@@ -76,10 +78,11 @@ emulator:
 arm64-std:
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 
-## DynamoDB Local on $(LOCAL_DB_PORT) with the table and the demo data.
-local-db: deps
+## DynamoDB Local on $(LOCAL_DB_PORT) with the table and the demo data, and moto on
+## $(LOCAL_KMS_PORT) for the OAuth routes' signing key.
+local-db: deps tools
 	$(CARGO) build --bin admin
-	scripts/local-services.sh start $(LOCAL_DB_PORT) $(LOCAL_DIR)/dynamodb
+	scripts/local-services.sh start $(LOCAL_DB_PORT) $(LOCAL_DIR)/dynamodb $(LOCAL_KMS_PORT)
 	$(LOCAL_ENV) target/debug/admin --local demo
 
 ## Serves the API on 127.0.0.1:$(PORT) against DynamoDB Local with demo data.
@@ -90,7 +93,8 @@ run: local-db
 	@echo "  curl -s -X POST http://127.0.0.1:$(PORT)/management/v1/projects/demo-project/apps/demo-app/oidc_config/_generate_client_secret -H 'x-zitadel-orgid: demo-org'"
 	@echo "Then, as the client, with the clientSecret it returned:"
 	@echo "  curl -s -u 'demo-app@demo-project:<clientSecret>' http://127.0.0.1:$(PORT)/client/whoami"
-	@echo "Stop with Ctrl-C; 'make stop-db' stops DynamoDB Local (data stays in $(LOCAL_DIR)/dynamodb)."
+	@echo "  curl -s -u 'demo-app@demo-project:<clientSecret>' -d grant_type=client_credentials http://127.0.0.1:$(PORT)/oauth/v2/token"
+	@echo "Stop with Ctrl-C; 'make stop-db' stops DynamoDB Local and moto (data stays in $(LOCAL_DIR)/dynamodb)."
 	@echo
 	$(LOCAL_ENV) target/debug/local --port $(PORT)
 

@@ -14,11 +14,12 @@
 //!   table) replaced by this run's, and `cargo run --bin admin --` by the built `admin`;
 //! - `export NAME=value ...` and `unset NAME ...` carry over to the page's next commands;
 //! - `<clientSecret>` is the last secret an earlier command of the page got,
-//!   `<previous clientSecret>` the one before it; any other `<...>` in a command fails;
+//!   `<previous clientSecret>` the one before it, `<access_token>` the last access token;
+//!   any other `<...>` in a command fails;
 //! - the comment right after a command, `# STATUS JSON` (or `# JSON` for a command that is
 //!   not a curl), is its answer: the HTTP status must be STATUS and the body must be JSON of
 //!   the same shape, with the same keys and the same values, `"..."` standing for any
-//!   string. A curl or node command without one fails; any other command must exit 0.
+//!   string or number. A curl or node command without one fails; any other command must exit 0.
 //!
 //! Beside them: every `events/*.json` the pages name exists, and the events table names
 //! every file of `events/`; links between the pages resolve; no page holds what looks
@@ -145,10 +146,10 @@ fn examples(block: &Block) -> Vec<Example> {
     examples
 }
 
-/// `"..."` matches any string; objects need the same keys; everything else is equal.
+/// `"..."` matches any string or number; objects need the same keys; everything else is equal.
 fn same_shape(expected: &Value, actual: &Value) -> bool {
     match (expected, actual) {
-        (Value::String(e), Value::String(_)) if e == "..." => true,
+        (Value::String(e), Value::String(_) | Value::Number(_)) if e == "..." => true,
         (Value::Object(e), Value::Object(a)) => {
             e.len() == a.len() && e.iter().all(|(key, value)| a.get(key).is_some_and(|v| same_shape(value, v)))
         }
@@ -240,6 +241,7 @@ fn run_page(page: &str) {
     let admin = env!("CARGO_BIN_EXE_admin");
     let mut env: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut secrets: Vec<String> = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
     let started = Instant::now();
     for example in &examples {
         let at = format!("{page}:{}", example.line);
@@ -249,6 +251,10 @@ fn run_page(page: &str) {
             .replace("http://127.0.0.1:8000", &endpoint)
             .replace("oidc-client-secret-local", &local.table)
             .replace("cargo run --bin admin --", admin);
+        if command.contains("<access_token>") {
+            let token = tokens.last().unwrap_or_else(|| panic!("{at}: <access_token> before any token was answered"));
+            command = command.replace("<access_token>", token);
+        }
         for (placeholder, back) in [("<clientSecret>", 1), ("<previous clientSecret>", 2)] {
             if command.contains(placeholder) {
                 let secret = secrets
@@ -319,7 +325,14 @@ fn run_page(page: &str) {
             let mut seen = Vec::new();
             secrets_in(&actual, &mut seen);
             let shown = seen.iter().fold(shown, |text, secret| text.replace(secret, "<a secret>"));
+            let shown = match actual.get("access_token").and_then(Value::as_str) {
+                Some(token) => shown.replace(token, "<a token>"),
+                None => shown,
+            };
             panic!("{at}: `{}`\n  the page says {expected}\n  the server said {shown}", example.command);
+        }
+        if let Some(token) = actual.get("access_token").and_then(Value::as_str) {
+            tokens.push(token.to_owned());
         }
         let before = secrets.len();
         secrets_in(&actual, &mut secrets);
@@ -331,7 +344,7 @@ fn run_page(page: &str) {
 }
 
 /// The pages whose examples run, each in a test of its own (side by side under nextest).
-const RUN: &[&str] = &["README.md", "docs/api.md", "docs/data-model.md", "docs/verification.md"];
+const RUN: &[&str] = &["README.md", "docs/api.md", "docs/data-model.md", "docs/oauth.md", "docs/verification.md"];
 
 #[test]
 fn the_readme_examples_answer_as_printed() {
@@ -346,6 +359,11 @@ fn the_api_examples_answer_as_printed() {
 #[test]
 fn the_data_model_examples_answer_as_printed() {
     run_page("docs/data-model.md");
+}
+
+#[test]
+fn the_oauth_examples_answer_as_printed() {
+    run_page("docs/oauth.md");
 }
 
 #[test]
