@@ -137,6 +137,7 @@ bench: deps tools
 	$(CARGO) build --release -p lambda-baseline
 	scripts/local-services.sh exec -- $(CARGO) bench --bench lambda
 	scripts/local-services.sh exec -- $(CARGO) bench --bench verify
+	scripts/local-services.sh exec -- $(CARGO) bench --bench oauth
 	$(CARGO) bench --bench micro
 
 ## Cold starts as Lambda runs them: DynamoDB Local behind TLS, the function's CPU capped

@@ -15,7 +15,6 @@ mod runtime_api;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use oidc_client_secret::secret::ClientSecret;
@@ -39,30 +38,9 @@ struct Round {
     peak_rss_mib: f64,
 }
 
-/// The size of the zip Lambda would get: the binary as `bootstrap`, deflated.
-fn zip_mib(binary: &Path) -> f64 {
-    let script = "import sys, zipfile, io\nb = io.BytesIO()\nz = zipfile.ZipFile(b, 'w', zipfile.ZIP_DEFLATED, compresslevel=9)\nz.write(sys.argv[1], 'bootstrap')\nz.close()\nprint(len(b.getvalue()))";
-    let output = Command::new("python3").args(["-c", script]).arg(binary).output().expect("python3 for the zip size");
-    let bytes: f64 = String::from_utf8_lossy(&output.stdout).trim().parse().expect("zip size");
-    bytes / (1024.0 * 1024.0)
-}
-
-/// The environment every measured binary runs with.
-fn function_env(table: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("TABLE_NAME", table.to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap()),
-        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
-        // As template.yaml deploys it: one JSON line per request.
-        ("AWS_LAMBDA_LOG_LEVEL", "INFO".to_owned()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
-    ]
-}
-
 async fn measure(binary: &Path, table: &str, event: &[u8], ticks: f64) -> Round {
     let mut api = RuntimeApi::start().await;
-    let env = function_env(table);
+    let env = common::function_env(table);
     let mut function = api.spawn(binary, &env, None);
     let pid = function.child.id().expect("pid");
     let first = api.invoke(&mut function, event, TIMEOUT).await;
@@ -118,21 +96,39 @@ async fn main() {
         ("v2 Connect request", v2_event.replace(r#"\"demo-api\""#, r#"\"demo-app\""#).into_bytes()),
     ];
     let ticks = common::clock_ticks_per_second();
-    // Instructions per warm request (callgrind): BENCH_INSTRUCTIONS_ONLY=1 prints these
-    // alone, for bisecting (docs/performance.md).
-    let instructions = |binary: &Path, event: &[u8]| {
-        let env = function_env(&table);
+    // Instructions per warm request (callgrind), which two runs agree on whatever the load;
+    // BENCH_INSTRUCTIONS_ONLY=1 prints these alone, for bisecting (docs/performance.md).
+    let instructions = |binary: &Path, event: &[u8], cost: u32| {
+        let mut env = common::function_env(&table);
+        env.push(("SECRET_HASH_COST", cost.to_string()));
         let (binary, event) = (binary.to_owned(), event.to_owned());
         async move { common::instructions_per_request(&binary, &env, &event, 20, 100).await }
     };
     let counted = [
-        instructions(&binaries[0], &event).await,
-        instructions(&binaries[1], &event).await,
-        instructions(&binaries[2], &event).await,
+        instructions(&binaries[0], &event, 4).await,
+        instructions(&binaries[1], &event, 4).await,
+        instructions(&binaries[2], &event, 4).await,
     ];
+    // A cost-5 hash is a cost-4 one's work twice over: the difference is one cost-4 hash.
+    let bcrypt_instructions = instructions(&binaries[0], &event, 5).await - counted[0];
+    let other_instructions = [instructions(&binaries[0], &others[0].1, 4).await, instructions(&binaries[0], &others[1].1, 4).await];
+    let instruction_budget = 1.5 * counted[1] + bcrypt_instructions;
+    println!("instructions per warm request (callgrind, 100 requests after 20)");
+    println!("| | instructions | target | met |");
+    println!("|---|---|---|---|");
     println!(
-        "instructions per warm request (callgrind): regenerate-secret {:.0}, baseline {:.0}, tuned floor {:.0}",
-        counted[0], counted[1], counted[2]
+        "| regenerate-secret | {:.0} | <= 1.5 x baseline + one cost-4 hash {bcrypt_instructions:.0} = {instruction_budget:.0} | {} |",
+        counted[0],
+        ok(counted[0] <= instruction_budget)
+    );
+    println!("| baseline | {:.0} | | |", counted[1]);
+    println!("| tuned floor | {:.0} | | |", counted[2]);
+    println!("| gRPC-web request | {:.0} | | |", other_instructions[0]);
+    println!(
+        "| v2 Connect request | {:.0} | <= REST + the floor's call {:.0} | {} |",
+        other_instructions[1],
+        counted[0] + counted[2],
+        ok(other_instructions[1] <= counted[0] + counted[2])
     );
     if std::env::var_os("BENCH_INSTRUCTIONS_ONLY").is_some() {
         return;
@@ -167,13 +163,13 @@ async fn main() {
     let sides = |f: fn(&Round) -> f64| [stat(0, f), stat(1, f), stat(2, f)];
     let bcrypt = bcrypt_cost4_ms();
     let (init, cpu, rss) = (sides(|r| r.init_ms), sides(|r| r.cpu_ms_per_request), sides(|r| r.peak_rss_mib));
-    let zip = binaries.each_ref().map(|binary| zip_mib(binary));
-    let cpu_budget = |side: usize| 2.0 * cpu[side] + bcrypt;
+    let zip = binaries.each_ref().map(|binary| common::zip_mib(binary));
+    let cpu_budget = |side: usize| 1.5 * cpu[side] + bcrypt;
     let rows: [(&str, [f64; 3], String); 6] = [
         ("init (ms)", init, "<= 1.3x".into()),
         ("warm p50 (ms)", sides(|r| r.p50_ms), String::new()),
         ("warm p99 (ms)", sides(|r| r.p99_ms), String::new()),
-        ("CPU per request (ms)", cpu, format!("<= 2x + bcrypt {bcrypt:.2} = {:.2}", cpu_budget(1))),
+        ("CPU per request (ms)", cpu, format!("<= 1.5x + bcrypt {bcrypt:.2} = {:.2}", cpu_budget(1))),
         ("peak RSS (MiB)", rss, "<= 1.3x".into()),
         ("zip (MiB)", zip, "<= 6 MiB".into()),
     ];
@@ -197,19 +193,21 @@ async fn main() {
     let zip_ok = zip[0] <= 6.0;
     println!("targets: init {}, CPU {}, RSS {}, zip {}", ok(init_ok), ok(cpu_ok), ok(rss_ok), ok(zip_ok));
     let rest_p50 = stat(0, |r| r.p50_ms);
-    for ((name, _), measured) in others.iter().zip(&other_rounds) {
+    for (i, ((name, _), measured)) in others.iter().zip(&other_rounds).enumerate() {
         let other = |f: fn(&Round) -> f64| common::median(measured.iter().map(f).collect());
         let (other_cpu, other_p50) = (other(|r| r.cpu_ms_per_request), other(|r| r.p50_ms));
+        // The v2 door reads the project lookup first: one call more than the REST request.
+        let (budget, rule) = if i == 1 { (cpu[0] + cpu[2], "REST + the floor's call") } else { (1.05 * cpu[0], "1.05 x REST") };
         println!(
-            "{name}: warm p50 {other_p50:.2} ms ({:+.2} ms), CPU per request {other_cpu:.2} ms = {:.3}x the REST request's (target <= 1.05x: {})",
+            "{name}: warm p50 {other_p50:.2} ms ({:+.2} ms), CPU per request {other_cpu:.2} ms = {:.3}x the REST request's (target <= {rule} = {budget:.2}: {})",
             other_p50 - rest_p50,
             other_cpu / cpu[0],
-            ok(other_cpu <= 1.05 * cpu[0])
+            ok(other_cpu <= budget)
         );
     }
     let [init_ok, cpu_ok, rss_ok] = met(2);
     println!(
-        "the same rules against the tuned floor: init {}, CPU {} (2x + bcrypt = {:.2}), RSS {}",
+        "the same rules against the tuned floor: init {}, CPU {} (1.5x + bcrypt = {:.2}), RSS {}",
         ok(init_ok),
         ok(cpu_ok),
         cpu_budget(2),
