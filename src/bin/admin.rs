@@ -57,7 +57,7 @@ enum Command {
     CreateTable,
     /// Create an app unless it exists (an existing app is left as it is), with its client
     /// and project lookups; refused when the client id names another app or another org
-    /// owns the project.
+    /// owns the project, and while any app lacks its lookups (run `admin index` first).
     App {
         #[command(flatten)]
         app: AppRef,
@@ -169,7 +169,7 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
         }
         Command::App { app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
             let new = NewApp { key: app.key(), client_id, app_type, state, auth_method, rotation_secret_arn };
-            let created = store.put_app(&new).await?;
+            let created = store.create_app(&new).await?;
             println!("app {app}: {}", if created { "created" } else { "exists" });
         }
         Command::Rotation { app, secret_arn } => {
@@ -204,9 +204,13 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
             );
             if !report.conflicts.is_empty() {
                 for conflict in &report.conflicts {
-                    eprintln!("admin: not indexed, taken by another app or org: {conflict}");
+                    eprintln!("admin: not indexed: {conflict}");
                 }
-                return Err(Error::invalid(format!("{} lookups conflict", report.conflicts.len())));
+                return Err(Error::invalid(format!(
+                    "{} client ids or projects claimed twice, left unindexed: change or remove all but one of \
+                     their apps, then run `admin index` again",
+                    report.conflicts.len()
+                )));
             }
         }
         Command::Demo => {

@@ -6,6 +6,7 @@
 //! again until its answer is definite, and what is still unknown after
 //! [`ADMIN_WRITE_BUDGET`] is [`Error::OutcomeUnknown`]: "it may have happened, run it again".
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::client::Waiters;
@@ -33,34 +34,73 @@ use crate::regenerate::APP_WRITE_PERMISSION;
 /// What `admin index` did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct IndexReport {
-    /// App items seen.
+    /// App items seen (whose key parses).
     pub apps: usize,
     /// Lookups written or found already right.
     pub written: usize,
-    /// Lookups refused: the client id names another app, or another org owns the project.
+    /// Client ids and projects left unindexed: claimed by two apps (or two orgs), or
+    /// named by a lookup for another app; each names every app involved.
     pub conflicts: Vec<String>,
-    /// App items whose key or client id does not parse.
+    /// App items whose key or client id does not parse: no client lookup can name them.
     pub unreadable: usize,
 }
 
-/// An app item's key and client id, if they parse.
-fn app_of_item(item: &std::collections::HashMap<String, AttributeValue>) -> Option<(AppKey, ClientId)> {
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.as_str()),
-        _ => None,
-    };
-    let org = text("pk")?.strip_prefix("ORG#")?;
-    let (project, app) = text("sk")?.strip_prefix("APP#")?.split_once('#')?;
+/// An app item's key and client id, as far as they parse (a key that does not parse names
+/// no app; a client id that does not parse can't be looked up, nor taken by a new app).
+fn app_of_item(item: &Item) -> Option<(AppKey, Option<ClientId>)> {
+    let org = text(item, "pk")?.strip_prefix("ORG#")?;
+    let (project, app) = text(item, "sk")?.strip_prefix("APP#")?.split_once('#')?;
     let key = AppKey {
         org: OrgId::parse(org, "orgId").ok()?,
         project: ProjectId::parse(project).ok()?,
         app: AppId::parse(app).ok()?,
     };
-    Some((key, ClientId::parse(text("clientId")?, "clientId").ok()?))
+    Some((key, text(item, "clientId").and_then(|c| ClientId::parse(c, "clientId").ok())))
+}
+
+type Item = std::collections::HashMap<String, AttributeValue>;
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    }
 }
 
 fn app_name(app: &AppKey) -> String {
     format!("{}/{}/{}", app.org, app.project, app.app)
+}
+
+/// Every app of the table and every lookup, from one consistent scan.
+#[derive(Debug, Default)]
+struct Census {
+    apps: Vec<(AppKey, Option<ClientId>)>,
+    unreadable: usize,
+    /// Client id -> the app its lookup names (`org/project/app`).
+    clients: BTreeMap<String, String>,
+    /// Project id -> the org its lookup names.
+    projects: BTreeMap<String, String>,
+}
+
+impl Census {
+    /// The apps whose client lookup or project lookup is missing or names another app or org.
+    fn without_lookups(&self) -> Vec<String> {
+        let lacks = |(app, client): &(AppKey, Option<ClientId>)| {
+            let project = self.projects.get(app.project.as_str()) != Some(&app.org.to_string());
+            let client = client.as_ref().is_some_and(|c| self.clients.get(c.as_str()) != Some(&app_name(app)));
+            project || client
+        };
+        self.apps.iter().filter(|a| lacks(a)).map(|(app, _)| app_name(app)).collect()
+    }
+}
+
+/// `a and b`, `a, b and c`.
+fn listed(names: &BTreeSet<String>) -> String {
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
+    }
 }
 
 /// How long one write of `admin` may take to be definite, its resends included.
@@ -228,11 +268,31 @@ impl DynamoStore {
             .map_err(build_error)
     }
 
-    /// Writes the lookups missing for apps created before them (`admin index`): every app
-    /// item of the table, read consistently, gets its client and project lookup unless
-    /// another app holds its client id or another org its project id, which is reported.
-    pub async fn index_lookups(&self) -> Result<IndexReport, Error> {
-        let mut report = IndexReport::default();
+    /// Creates an app as `admin app` does: refused, with nothing written, while any app of
+    /// the table lacks its lookups (one created before them, or one whose client id or
+    /// project another app or org holds). Its lookups, written now, could otherwise take a
+    /// client id or a project that such an older app holds without one: `admin index`
+    /// settles those first. The check is a scan of the table ([`Self::census`]); an app
+    /// another operator creates between it and the write is not seen, as with any two
+    /// admins at once.
+    pub async fn create_app(&self, new: &NewApp) -> Result<bool, Error> {
+        let missing = self.census().await?.without_lookups();
+        if let Some(first) = missing.first() {
+            return Err(Error::invalid(format!(
+                "nothing written: {} app(s) of the table lack their client or project lookup (first: {first}); \
+                 run `admin index`, which writes them and names the client ids and projects two apps claim",
+                missing.len()
+            )));
+        }
+        self.put_app(new).await
+    }
+
+    /// Every app and every lookup of the table, from one consistent scan (paged). A scan
+    /// reads the whole table, events and memberships included (the filter drops them only
+    /// after the read), so it costs a read unit per 4 KB of the table: fine for an
+    /// operator's command, never for the request path.
+    async fn census(&self) -> Result<Census, Error> {
+        let mut census = Census::default();
         let mut start = None;
         loop {
             let page = self
@@ -240,34 +300,91 @@ impl DynamoStore {
                 .scan()
                 .table_name(self.table())
                 .consistent_read(true)
-                .filter_expression("begins_with(sk, :app)")
+                .filter_expression("begins_with(sk, :app) OR sk IN (:client, :project)")
+                .projection_expression("pk, sk, clientId, orgId, projectId, appId")
                 .expression_attribute_values(":app", s("APP#"))
+                .expression_attribute_values(":client", s("CLIENT"))
+                .expression_attribute_values(":project", s("PROJECT"))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| sdk_error("Scan", e))?;
             for item in page.items() {
-                let Some((app, client)) = app_of_item(item) else {
-                    report.unreadable += 1;
-                    continue;
-                };
-                for (put, what) in [
-                    (self.client_lookup_put(&client, &app)?, format!("client id {client} of {}", app_name(&app))),
-                    (self.project_lookup_put(&app)?, format!("project {} of {}", app.project, app_name(&app))),
-                ] {
-                    if self.put_idempotently(put).await? {
-                        report.written += 1;
-                    } else {
-                        report.conflicts.push(what);
+                let pk = text(item, "pk").unwrap_or_default();
+                let field = |name: &str| text(item, name).unwrap_or_default().to_owned();
+                match (text(item, "sk"), pk.strip_prefix("CLIENT#"), pk.strip_prefix("PROJECT#")) {
+                    (Some("CLIENT"), Some(client), _) => {
+                        let named = format!("{}/{}/{}", field("orgId"), field("projectId"), field("appId"));
+                        census.clients.insert(client.to_owned(), named);
                     }
+                    (Some("PROJECT"), _, Some(project)) => {
+                        census.projects.insert(project.to_owned(), field("orgId"));
+                    }
+                    _ => match app_of_item(item) {
+                        Some(app) => {
+                            census.unreadable += usize::from(app.1.is_none());
+                            census.apps.push(app);
+                        }
+                        None => census.unreadable += 1,
+                    },
                 }
-                report.apps += 1;
             }
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(report),
+                _ => return Ok(census),
             }
         }
+    }
+
+    /// Writes the lookups missing for apps created before them (`admin index`). A client id
+    /// that two apps claim (or one that a lookup gives another app), and a project that apps
+    /// of two orgs claim (or whose lookup names another org), is left as it is and reported
+    /// with every app involved: the scan's order must not decide which app a client id
+    /// names. Each write is still conditioned as `admin app`'s, against a change meanwhile.
+    pub async fn index_lookups(&self) -> Result<IndexReport, Error> {
+        let census = self.census().await?;
+        let mut report = IndexReport { apps: census.apps.len(), unreadable: census.unreadable, ..Default::default() };
+        let mut clients: BTreeMap<&str, (&ClientId, Vec<&AppKey>)> = BTreeMap::new();
+        let mut projects: BTreeMap<&str, BTreeMap<&str, Vec<&AppKey>>> = BTreeMap::new();
+        for (app, client) in &census.apps {
+            if let Some(client) = client {
+                clients.entry(client.as_str()).or_insert((client, Vec::new())).1.push(app);
+            }
+            projects.entry(app.project.as_str()).or_default().entry(app.org.as_str()).or_default().push(app);
+        }
+        for (id, (client, apps)) in clients {
+            let lookup = census.clients.get(id);
+            let mut names: BTreeSet<String> = apps.iter().map(|a| app_name(a)).collect();
+            names.extend(lookup.cloned());
+            let (Some(app), 1) = (apps.first(), names.len()) else {
+                let named = lookup.map(|n| format!(" (its lookup names {n})")).unwrap_or_default();
+                report.conflicts.push(format!("client id {id}: claimed by {}{named}", listed(&names)));
+                continue;
+            };
+            if lookup.is_some() || self.put_idempotently(self.client_lookup_put(client, app)?).await? {
+                report.written += 1;
+            } else {
+                report.conflicts.push(format!("client id {id}: taken by another app than {} meanwhile", app_name(app)));
+            }
+        }
+        for (project, orgs) in projects {
+            let lookup = census.projects.get(project);
+            // One app of each org names it; an org that only the lookup names is named so.
+            let mut names: BTreeSet<String> =
+                orgs.values().filter_map(|apps| apps.iter().map(|a| app_name(a)).min()).collect();
+            let foreign = lookup.filter(|org| !orgs.contains_key(org.as_str()));
+            names.extend(foreign.map(|org| format!("org {org} (its lookup)")));
+            let (Some(app), 1) = (orgs.values().next().and_then(|apps| apps.first()), names.len()) else {
+                report.conflicts.push(format!("project {project}: claimed by {}", listed(&names)));
+                continue;
+            };
+            if lookup.is_some() || self.put_idempotently(self.project_lookup_put(app)?).await? {
+                report.written += 1;
+            } else {
+                report.conflicts.push(format!("project {project}: taken by another org than {} meanwhile", app.org));
+            }
+        }
+        Ok(report)
     }
 
     /// One conditional put whose repeats are harmless; false when its condition failed.
