@@ -194,3 +194,171 @@ async fn admin_index_leaves_a_client_id_or_project_two_older_apps_claim_unwritte
     let new = ["--local", "app", "--org", ORG, "--project", "proj-n", "--app", "n", "--client-id", "c-n"];
     assert_eq!(admin(store.table(), &new).status.code(), Some(1));
 }
+
+fn names(item: &Item) -> Vec<&str> {
+    let mut names: Vec<&str> = item.keys().map(String::as_str).collect();
+    names.sort();
+    names
+}
+
+fn set(item: &Item, name: &str) -> Option<Vec<String>> {
+    match item.get(name)? {
+        AttributeValue::Ss(values) => {
+            let mut values = values.clone();
+            values.sort();
+            Some(values)
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn admin_app_writes_the_grants_and_admin_grants_replaces_them_with_an_event() {
+    let store = empty_table().await;
+    let t = store.table();
+    let which = ["--org", ORG, "--project", PROJECT, "--app", APP];
+    let created = admin(
+        t,
+        &[
+            &["--local", "app"][..],
+            &which,
+            &["--client-id", "c-1", "--grant", "client_credentials", "--scope", "read", "--scope", "write"],
+            &["--scope", "read", "--audience", "proj-2", "--audience", "proj-3"],
+        ]
+        .concat(),
+    );
+    assert_eq!(out(&created).0, Some(0), "{:?}", out(&created));
+    let app_key = key(ORG, PROJECT, APP);
+    let written = store.app(&app_key).await.unwrap().unwrap();
+    assert_eq!(
+        (written.grant_types, written.scopes, written.audiences, written.sequence),
+        (
+            vec!["client_credentials".into()],
+            vec!["read".into(), "write".into()],
+            vec!["proj-2".into(), "proj-3".into()],
+            0
+        )
+    );
+    // Replaced: the scope given stays, the sets not given are removed (no empty sets).
+    let (code, stdout, stderr) = out(&admin(t, &[&["--local", "grants"][..], &which, &["--scope", "read"]].concat()));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "app org-a/proj-1/app-1: grant types none; scopes read; audiences none (sequence 1)\n");
+    let raw = item(&store, (format!("ORG#{ORG}"), format!("APP#{PROJECT}#{APP}"))).await.unwrap();
+    assert_eq!(
+        (set(&raw, "grantTypes"), set(&raw, "scopes"), set(&raw, "audiences")),
+        (None, Some(vec!["read".into()]), None)
+    );
+    assert_eq!(text(&raw, "sequence"), "1");
+    let written = events(&store, ORG, PROJECT, APP).await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(names(&written[0]), ["actor", "createdAt", "pk", "requestId", "sequence", "sk", "source", "type"]);
+    assert_eq!(
+        (
+            text(&written[0], "type"),
+            text(&written[0], "sequence"),
+            text(&written[0], "source"),
+            text(&written[0], "actor")
+        ),
+        ("project.application.oauth.grants.changed", "1", "admin", "admin")
+    );
+    assert_eq!(text(&written[0], "createdAt"), text(&raw, "changeDate"));
+    // The same grants again: nothing to write.
+    let (code, stdout, _) = out(&admin(t, &[&["--local", "grants"][..], &which, &["--scope", "read"]].concat()));
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "app org-a/proj-1/app-1: grant types none; scopes read; audiences none already\n")
+    );
+    assert_eq!(store.app(&app_key).await.unwrap().unwrap().sequence, 1);
+    // A missing app, a REMOVED one: refused, exit 1.
+    let missing = ["--local", "grants", "--org", ORG, "--project", PROJECT, "--app", "nope", "--scope", "x"];
+    let (code, _, stderr) = out(&admin(t, &missing));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("Application doesn't exist"), "{stderr}");
+    set_app_attribute(&store, &app_key, "state", Some(AttributeValue::S("REMOVED".into()))).await;
+    assert_eq!(admin(t, &[&["--local", "grants"][..], &which].concat()).status.code(), Some(1));
+    assert_eq!(events(&store, ORG, PROJECT, APP).await.len(), 1, "nothing written");
+}
+
+#[tokio::test]
+async fn grants_outside_their_rules_are_bad_arguments_and_write_nothing() {
+    let f = fixture().await;
+    let before = scan(&f.store).await;
+    let which = ["--local", "grants", "--org", ORG, "--project", PROJECT, "--app", APP];
+    for bad in [
+        &["--grant", "password"][..],
+        &["--grant", "client_credentials", "--scope", "read write"],
+        &["--scope", "quote\"d"],
+        &["--scope", "back\\slash"],
+        &["--scope", ""],
+        &["--scope", "caf\u{e9}"],
+        &["--audience", "bad#project"],
+        &["--audience", PROJECT],
+    ] {
+        let output = admin(f.store.table(), &[&which[..], bad].concat());
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {:?}", out(&output));
+        let created = ["--local", "app", "--org", ORG, "--project", PROJECT, "--app", "app-9", "--client-id", "c-9"];
+        assert_eq!(admin(f.store.table(), &[&created[..], bad].concat()).status.code(), Some(2), "{bad:?}");
+    }
+    let fine = ["--scope", "urn:zitadel:iam:org:project:id:zitadel:aud", "--scope", "!#[]~"];
+    assert_eq!(admin(f.store.table(), &[&which[..], &fine].concat()).status.code(), Some(0));
+    assert_ne!(scan(&f.store).await, before);
+}
+
+#[tokio::test]
+async fn admin_demo_gives_the_demo_app_the_client_credentials_grant_even_on_an_older_table() {
+    let store = empty_table().await;
+    // A demo app from before grants.
+    assert!(
+        store
+            .put_app(&NewApp::oidc(key("demo-org", "demo-project", "demo-app"), "demo-app@demo-project"))
+            .await
+            .unwrap()
+    );
+    for sequence in [1, 1] {
+        let (code, _, stderr) = out(&admin(store.table(), &["--local", "demo"]));
+        assert_eq!(code, Some(0), "{stderr}");
+        let demo = app(&store, "demo-org", "demo-project", "demo-app").await;
+        assert_eq!(
+            (demo.grant_types, demo.scopes, demo.sequence),
+            (vec!["client_credentials".to_owned()], vec!["read".to_owned(), "write".to_owned()], sequence),
+            "written once, then left as it is"
+        );
+    }
+    let fresh = dynamodb_store(&unique_table()).await;
+    assert_eq!(out(&admin(fresh.table(), &["--local", "demo"])).0, Some(0));
+    let demo = app(&fresh, "demo-org", "demo-project", "demo-app").await;
+    assert_eq!((demo.grant_types.len(), demo.scopes.len(), demo.sequence), (1, 2, 0));
+}
+
+#[tokio::test]
+async fn admin_revoke_previous_removes_the_previous_secret_with_an_event_once() {
+    let f = fixture().await;
+    let which = key(ORG, PROJECT, APP);
+    set_app_attribute(&f.store, &which, "previousSecretHash", Some(AttributeValue::S("$2b$04$x".into()))).await;
+    set_app_attribute(
+        &f.store,
+        &which,
+        "previousSecretExpiresAt",
+        Some(AttributeValue::S("2099-01-01T00:00:00Z".into())),
+    )
+    .await;
+    set_app_attribute(&f.store, &which, "sequence", Some(AttributeValue::N("4".into()))).await;
+    let revoke = ["--local", "revoke-previous", "--org", ORG, "--project", PROJECT, "--app", APP];
+    let (code, stdout, stderr) = out(&admin(f.store.table(), &revoke));
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "app org-a/proj-1/app-1: previous secret revoked (sequence 5)\n"),
+        "{stderr}"
+    );
+    let revoked = app(&f.store, ORG, PROJECT, APP).await;
+    assert_eq!((revoked.previous_secret_hash, revoked.previous_secret_expires_at, revoked.sequence), (None, None, 5));
+    let written = events(&f.store, ORG, PROJECT, APP).await;
+    assert_eq!(written.len(), 1);
+    assert_eq!(
+        (text(&written[0], "type"), text(&written[0], "sequence"), text(&written[0], "source")),
+        ("project.application.config.secret.previous.revoked", "5", "admin")
+    );
+    let (code, stdout, _) = out(&admin(f.store.table(), &revoke));
+    assert_eq!((code, stdout.as_str()), (Some(0), "app org-a/proj-1/app-1: no previous secret to revoke\n"));
+    assert_eq!(events(&f.store, ORG, PROJECT, APP).await.len(), 1);
+}

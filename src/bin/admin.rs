@@ -13,7 +13,7 @@ use oidc_client_secret::error::Error;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
 use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
-use oidc_client_secret::store::seed::NewApp;
+use oidc_client_secret::store::seed::{Grants, NewApp};
 
 #[derive(Parser)]
 #[command(about = "Create the table, OIDC apps and memberships that regenerate-secret works on")]
@@ -45,6 +45,28 @@ impl AppRef {
     }
 }
 
+/// An app's OAuth grants (SPEC section 13).
+#[derive(ClapArgs)]
+struct GrantArgs {
+    /// A grant type the app's client may use: only client_credentials (repeatable).
+    #[arg(long = "grant", value_name = "GRANT_TYPE")]
+    grant_types: Vec<String>,
+    /// A scope its token requests may be granted (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// A project id besides its own that its tokens may name as audience (repeatable).
+    #[arg(long = "audience", value_name = "PROJECT_ID")]
+    audiences: Vec<String>,
+}
+
+impl GrantArgs {
+    fn grants_for(self, app: &AppKey) -> Grants {
+        let grants = parsed(Grants::new(self.grant_types, self.scopes, self.audiences));
+        parsed(grants.check_for(app));
+        grants
+    }
+}
+
 impl std::fmt::Display for AppRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}/{}", self.org, self.project, self.app)
@@ -56,8 +78,9 @@ enum Command {
     /// Create the table (pk/sk, on demand) unless it exists.
     CreateTable,
     /// Create an app unless it exists (an existing app is left as it is), with its client
-    /// and project lookups; refused when the client id names another app or another org
-    /// owns the project, and while any app lacks its lookups (run `admin index` first).
+    /// and project lookups and its OAuth grants; refused when the client id names another
+    /// app or another org owns the project, and while any app lacks its lookups (run
+    /// `admin index` first).
     App {
         #[command(flatten)]
         app: AppRef,
@@ -72,6 +95,16 @@ enum Command {
         /// The Secrets Manager secret allowed to rotate this app.
         #[arg(long)]
         rotation_secret_arn: Option<String>,
+        #[command(flatten)]
+        grants: GrantArgs,
+    },
+    /// Replace an app's OAuth grants, scopes and audiences with the ones given (none given:
+    /// none left), with an event.
+    Grants {
+        #[command(flatten)]
+        app: AppRef,
+        #[command(flatten)]
+        grants: GrantArgs,
     },
     /// Name the Secrets Manager secret that may rotate an app (its rotationSecretArn).
     Rotation {
@@ -167,10 +200,18 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
             let created = store.create_table().await?;
             println!("table {}: {}", store.table(), if created { "created" } else { "exists" });
         }
-        Command::App { app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
-            let new = NewApp { key: app.key(), client_id, app_type, state, auth_method, rotation_secret_arn };
+        Command::App { app, client_id, app_type, auth_method, state, rotation_secret_arn, grants } => {
+            let grants = grants.grants_for(&app.key());
+            let new = NewApp { key: app.key(), client_id, app_type, state, auth_method, rotation_secret_arn, grants };
             let created = store.create_app(&new).await?;
             println!("app {app}: {}", if created { "created" } else { "exists" });
+        }
+        Command::Grants { app, grants } => {
+            let grants = grants.grants_for(&app.key());
+            match store.set_grants(&app.key(), &grants, "admin").await? {
+                Some(sequence) => println!("app {app}: {grants} (sequence {sequence})"),
+                None => println!("app {app}: {grants} already"),
+            }
         }
         Command::Rotation { app, secret_arn } => {
             if !store.set_rotation_secret(&app.key(), &secret_arn).await? {

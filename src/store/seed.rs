@@ -106,6 +106,111 @@ fn listed(names: &BTreeSet<String>) -> String {
 /// How long one write of `admin` may take to be definite, its resends included.
 pub const ADMIN_WRITE_BUDGET: Duration = Duration::from_secs(30);
 
+/// The event of `admin grants`.
+pub const GRANTS_CHANGED_EVENT_TYPE: &str = "project.application.oauth.grants.changed";
+
+/// One change `admin` makes to an existing app ([`DynamoStore::change_app`]): the event's
+/// type, the attributes to set and to remove, and what must still hold beyond the sequence
+/// read, as clauses over `names` and `values` (placeholders of the change's own).
+#[derive(Debug, Default)]
+pub(crate) struct Change {
+    pub kind: &'static str,
+    pub set: Vec<(&'static str, AttributeValue)>,
+    pub remove: Vec<&'static str>,
+    pub condition: Vec<&'static str>,
+    pub names: Vec<(&'static str, &'static str)>,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+/// A change's outcome as the admin commands answer it: `None` where there was nothing to
+/// change, the error where it was refused.
+fn unchanged_or(outcome: Result<u64, Option<Error>>) -> Result<Option<u64>, Error> {
+    match outcome {
+        Ok(sequence) => Ok(Some(sequence)),
+        Err(None) => Ok(None),
+        Err(Some(error)) => Err(error),
+    }
+}
+
+/// The OAuth grant type `admin` accepts (SPEC section 13): the only one the `oauth`
+/// function serves.
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// An app's OAuth grants (SPEC section 13), checked: grant types `client_credentials` only;
+/// scopes that are RFC 6749 scope-tokens; audiences that are project ids. Sets, as stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    grant_types: BTreeSet<String>,
+    scopes: BTreeSet<String>,
+    audiences: BTreeSet<String>,
+}
+
+impl Grants {
+    pub fn new(grant_types: Vec<String>, scopes: Vec<String>, audiences: Vec<String>) -> Result<Self, Error> {
+        if grant_types.iter().any(|g| g != CLIENT_CREDENTIALS) {
+            return Err(Error::invalid(format!("invalid --grant: the one grant type is {CLIENT_CREDENTIALS}")));
+        }
+        if !scopes.iter().all(|s| is_scope_token(s)) {
+            return Err(Error::invalid(
+                "invalid --scope: a scope is 1 or more printable ASCII characters but space, \" and \\ (RFC 6749 section 3.3)",
+            ));
+        }
+        for audience in &audiences {
+            ProjectId::parse(audience).map_err(|_| {
+                Error::invalid("invalid --audience: a project id, 1 to 200 characters from A-Z a-z 0-9 _ - . @")
+            })?;
+        }
+        Ok(Self {
+            grant_types: grant_types.into_iter().collect(),
+            scopes: scopes.into_iter().collect(),
+            audiences: audiences.into_iter().collect(),
+        })
+    }
+
+    /// The grants an app holds.
+    pub fn of(app: &crate::app::App) -> Self {
+        let set = |values: &[String]| values.iter().cloned().collect();
+        Self { grant_types: set(&app.grant_types), scopes: set(&app.scopes), audiences: set(&app.audiences) }
+    }
+
+    /// Refused for `app`: an audience that is its own project (every token of it names
+    /// that project already).
+    pub fn check_for(&self, app: &AppKey) -> Result<(), Error> {
+        if self.audiences.contains(app.project.as_str()) {
+            return Err(Error::invalid("invalid --audience: the app's own project is every token's audience already"));
+        }
+        Ok(())
+    }
+
+    /// Each attribute with its string set, or `None` where the set is empty.
+    fn attributes(&self) -> [(&'static str, Option<AttributeValue>); 3] {
+        let set = |values: &BTreeSet<String>| {
+            (!values.is_empty()).then(|| AttributeValue::Ss(values.iter().cloned().collect()))
+        };
+        [("grantTypes", set(&self.grant_types)), ("scopes", set(&self.scopes)), ("audiences", set(&self.audiences))]
+    }
+}
+
+impl std::fmt::Display for Grants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |values: &BTreeSet<String>| {
+            if values.is_empty() { "none".to_owned() } else { values.iter().cloned().collect::<Vec<_>>().join(" ") }
+        };
+        write!(
+            f,
+            "grant types {}; scopes {}; audiences {}",
+            list(&self.grant_types),
+            list(&self.scopes),
+            list(&self.audiences)
+        )
+    }
+}
+
+/// An RFC 6749 scope-token (section 3.3): 1 or more of `%x21 / %x23-5B / %x5D-7E`.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
 /// A new app, as the admin tool and the tests create it.
 #[derive(Debug, Clone)]
 pub struct NewApp {
@@ -115,6 +220,8 @@ pub struct NewApp {
     pub state: String,
     pub auth_method: String,
     pub rotation_secret_arn: Option<String>,
+    /// Its OAuth grants (none by default).
+    pub grants: Grants,
 }
 
 impl NewApp {
@@ -127,6 +234,7 @@ impl NewApp {
             state: "ACTIVE".into(),
             auth_method: "BASIC".into(),
             rotation_secret_arn: None,
+            grants: Grants::default(),
         }
     }
 }
@@ -170,6 +278,7 @@ impl DynamoStore {
     /// another org owns, is refused and nothing is written.
     pub async fn put_app(&self, new: &NewApp) -> Result<bool, Error> {
         let client = ClientId::parse(&new.client_id, "--client-id")?;
+        new.grants.check_for(&new.key)?;
         let now = format_timestamp(OffsetDateTime::now_utc());
         let mut item = app_key(&new.key);
         item.insert("appType".into(), s(&new.app_type));
@@ -181,6 +290,9 @@ impl DynamoStore {
         item.insert("changeDate".into(), s(now));
         if let Some(arn) = &new.rotation_secret_arn {
             item.insert("rotationSecretArn".into(), s(arn));
+        }
+        for (name, set) in new.grants.attributes() {
+            item.extend(set.map(|set| (name.to_owned(), set)));
         }
         let app = Put::builder()
             .table_name(self.table())
@@ -412,44 +524,85 @@ impl DynamoStore {
     }
 
     /// Ends the previous secret's grace period at once (`admin revoke-previous`, SPEC
-    /// section 11): removes `previousSecretHash` and `previousSecretExpiresAt`, conditioned
-    /// on the sequence read, bumps the sequence and writes a `previous.revoked` event, in one
-    /// transaction. Lost races are read again, at most 3 times. `Ok(None)` when the app
-    /// holds no previous secret (nothing written); `Ok(Some(sequence))` when revoked.
+    /// section 11): removes `previousSecretHash` and `previousSecretExpiresAt` with a
+    /// `previous.revoked` event ([`Self::change_app`]). `Ok(None)` when the app holds no
+    /// previous secret (nothing written); `Ok(Some(sequence))` when revoked.
     pub async fn revoke_previous(&self, key: &AppKey, actor: &str) -> Result<Option<u64>, Error> {
+        let revoked = self
+            .change_app(key, actor, |app| match app {
+                None => Err(Some(Error::AppNotFound)),
+                Some(app) if app.previous_secret_hash.is_none() && app.previous_secret_expires_at.is_none() => {
+                    Err(None)
+                }
+                Some(_) => Ok(Change {
+                    kind: PREVIOUS_REVOKED_EVENT_TYPE,
+                    remove: vec!["previousSecretHash", "previousSecretExpiresAt"],
+                    ..Change::default()
+                }),
+            })
+            .await?;
+        unchanged_or(revoked)
+    }
+
+    /// Replaces an app's OAuth grants (`admin grants`, SPEC section 13): an empty set removes
+    /// its attribute (DynamoDB has no empty sets). Refused for a missing or REMOVED app.
+    /// `Ok(None)` when the app has these grants already (nothing written); else the new
+    /// sequence, with a `grants.changed` event ([`Self::change_app`]).
+    pub async fn set_grants(&self, key: &AppKey, grants: &Grants, actor: &str) -> Result<Option<u64>, Error> {
+        grants.check_for(key)?;
+        let changed = self
+            .change_app(key, actor, |app| match app {
+                None => Err(Some(Error::AppNotFound)),
+                Some(app) if app.is_removed() => Err(Some(Error::AppNotFound)),
+                Some(app) if Grants::of(app) == *grants => Err(None),
+                Some(_) => {
+                    let mut change = Change {
+                        kind: GRANTS_CHANGED_EVENT_TYPE,
+                        condition: vec!["#state <> :removed"],
+                        names: vec![("#state", "state")],
+                        values: vec![(":removed", s(app::STATE_REMOVED))],
+                        ..Change::default()
+                    };
+                    for (name, values) in grants.attributes() {
+                        match values {
+                            Some(set) => change.set.push((name, set)),
+                            None => change.remove.push(name),
+                        }
+                    }
+                    Ok(change)
+                }
+            })
+            .await?;
+        unchanged_or(changed)
+    }
+
+    /// Makes one [`Change`] to an existing app, as SPEC section 5's write does: one
+    /// consistent read; `decide` judges the app (`Err`: refused, nothing written); one
+    /// transaction of the app's update, conditioned on the sequence read (absent counts as
+    /// 0) and on what the change requires, setting `sequence` + 1 and `changeDate`, and its
+    /// event (`source` `admin`), under one token sent until its answer is definite. An app
+    /// that moved on since the read is read and judged again, at most
+    /// [`crate::regenerate::MAX_ATTEMPTS`] times in all, then [`Error::Conflict`].
+    pub(crate) async fn change_app<R>(
+        &self,
+        key: &AppKey,
+        actor: &str,
+        decide: impl Fn(Option<&crate::app::App>) -> Result<Change, R>,
+    ) -> Result<Result<u64, R>, Error> {
         for _ in 0..crate::regenerate::MAX_ATTEMPTS {
-            let app = self.app(key).await?.ok_or(Error::AppNotFound)?;
-            if app.previous_secret_hash.is_none() && app.previous_secret_expires_at.is_none() {
-                return Ok(None);
-            }
-            let next = app.sequence.checked_add(1).ok_or_else(|| Error::Internal("sequence at its maximum".into()))?;
+            let app = self.app(key).await?;
+            let change = match decide(app.as_ref()) {
+                Ok(change) => change,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let seen = app.map_or(0, |app| app.sequence);
+            let next = seen.checked_add(1).ok_or_else(|| Error::Internal("sequence at its maximum".into()))?;
             let now = OffsetDateTime::now_utc();
             let token = request_token();
-            let seen = if app.sequence == 0 { "(attribute_not_exists(#seq) OR #seq = :seen)" } else { "#seq = :seen" };
-            let update = Update::builder()
-                .table_name(self.table())
-                .set_key(Some(app_key(key)))
-                .update_expression(
-                    "SET #seq = :next, changeDate = :now REMOVE previousSecretHash, previousSecretExpiresAt",
-                )
-                .condition_expression(format!("attribute_exists(pk) AND {seen}"))
-                .expression_attribute_names("#seq", "sequence")
-                .expression_attribute_values(":next", n(next))
-                .expression_attribute_values(":seen", n(app.sequence))
-                .expression_attribute_values(":now", s(format_timestamp(now)))
-                .build()
-                .map_err(build_error)?;
-            let event = Event {
-                key,
-                sequence: next,
-                kind: PREVIOUS_REVOKED_EVENT_TYPE,
-                at: now,
-                actor,
-                source: "admin",
-                request_id: &token,
-            };
+            let event =
+                Event { key, sequence: next, kind: change.kind, at: now, actor, source: "admin", request_id: &token };
             let items = vec![
-                TransactWriteItem::builder().update(update).build(),
+                TransactWriteItem::builder().update(self.change_update(key, seen, next, now, change)?).build(),
                 TransactWriteItem::builder().put(event.put(self.table(), None)?).build(),
             ];
             let answer = self
@@ -457,7 +610,7 @@ impl DynamoStore {
                 .await
                 .map_err(Failure::into_write_error)?;
             match answer {
-                Answer { result: Ok(_), .. } => return Ok(Some(next)),
+                Answer { result: Ok(_), .. } => return Ok(Ok(next)),
                 // A resend refused after an unknown send: admin can't tell, and says so.
                 Answer { result: Err(e), after_unknown: true } => {
                     return Err(Error::OutcomeUnknown(format!(
@@ -475,6 +628,51 @@ impl DynamoStore {
             }
         }
         Err(Error::Conflict)
+    }
+
+    /// The app's update of a [`Change`]: its attributes, `sequence` and `changeDate`, only
+    /// while the app exists at the sequence `seen` and the change's own condition holds.
+    fn change_update(
+        &self,
+        key: &AppKey,
+        seen: u64,
+        next: u64,
+        now: OffsetDateTime,
+        change: Change,
+    ) -> Result<Update, Error> {
+        let mut set = vec!["#seq = :next".to_owned(), "changeDate = :now".to_owned()];
+        let mut remove = Vec::new();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(app_key(key)))
+            .expression_attribute_names("#seq", "sequence")
+            .expression_attribute_values(":next", n(next))
+            .expression_attribute_values(":seen", n(seen))
+            .expression_attribute_values(":now", s(format_timestamp(now)));
+        // Every attribute by a placeholder: some names are DynamoDB's reserved words.
+        for (i, (name, value)) in change.set.into_iter().enumerate() {
+            set.push(format!("#set{i} = :set{i}"));
+            update = update
+                .expression_attribute_names(format!("#set{i}"), name)
+                .expression_attribute_values(format!(":set{i}"), value);
+        }
+        for (i, name) in change.remove.into_iter().enumerate() {
+            remove.push(format!("#remove{i}"));
+            update = update.expression_attribute_names(format!("#remove{i}"), name);
+        }
+        for (placeholder, name) in change.names {
+            update = update.expression_attribute_names(placeholder, name);
+        }
+        for (placeholder, value) in change.values {
+            update = update.expression_attribute_values(placeholder, value);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let seen_clause = if seen == 0 { "(attribute_not_exists(#seq) OR #seq = :seen)" } else { "#seq = :seen" };
+        let condition = ["attribute_exists(pk)", seen_clause].into_iter().chain(change.condition).collect::<Vec<_>>();
+        update.update_expression(expression).condition_expression(condition.join(" AND ")).build().map_err(build_error)
     }
 
     /// Names the Secrets Manager secret that may rotate an existing app.
@@ -534,10 +732,16 @@ impl DynamoStore {
 
     /// The table and the demo org, project, app and member that `make run` and the
     /// sample events use; what exists already is left as it is.
+    /// The demo app may use the client credentials grant with the scopes `read` and
+    /// `write`; a demo app from before grants gets them.
     pub async fn seed_demo(&self) -> Result<(), Error> {
         self.create_table().await?;
         let key = demo_key();
-        self.put_app(&NewApp::oidc(key.clone(), "demo-app@demo-project")).await?;
+        let grants = Grants::new(vec![CLIENT_CREDENTIALS.into()], vec!["read".into(), "write".into()], Vec::new())?;
+        let app = NewApp { grants: grants.clone(), ..NewApp::oidc(key.clone(), "demo-app@demo-project") };
+        if !self.create_app(&app).await? {
+            self.set_grants(&key, &grants, "admin").await?;
+        }
         let user = UserId::parse(DEMO_USER, "user")?;
         self.grant(&key.org, None, &user, &[APP_WRITE_PERMISSION.to_owned()]).await
     }
