@@ -22,6 +22,7 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod logging;
 pub mod metrics;
 pub mod regenerate;

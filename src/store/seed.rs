@@ -29,6 +29,7 @@ use crate::app::{self, AppKey, format_timestamp};
 use crate::deadline::{ATTEMPT_TIMEOUT, Deadline};
 use crate::error::Error;
 use crate::ids::{AppId, ClientId, OrgId, ProjectId, UserId};
+use crate::import;
 use crate::regenerate::APP_WRITE_PERMISSION;
 
 /// What `admin index` did.
@@ -108,6 +109,8 @@ pub const ADMIN_WRITE_BUDGET: Duration = Duration::from_secs(30);
 
 /// The event of `admin grants`.
 pub const GRANTS_CHANGED_EVENT_TYPE: &str = "project.application.oauth.grants.changed";
+/// The event of `admin import`.
+pub const SECRET_IMPORTED_EVENT_TYPE: &str = "project.application.config.secret.imported";
 
 /// One change `admin` makes to an existing app ([`DynamoStore::change_app`]): the event's
 /// type, the attributes to set and to remove, and what must still hold beyond the sequence
@@ -576,6 +579,49 @@ impl DynamoStore {
         unchanged_or(changed)
     }
 
+    /// Brings one secret in (`admin import`, SPEC section 14): `hash` (and the previous
+    /// one with its expiry, or none: a previous secret the app held is dropped) written
+    /// with a `secret.imported` event ([`Self::change_app`]), only while the app is OIDC or
+    /// API, not REMOVED, with auth method BASIC or POST and, unless `replace`, no secret.
+    /// `Ok(Err(rule))`: the app refused it, nothing written; `Ok(Ok(sequence))`: imported.
+    pub async fn import_secret(
+        &self,
+        key: &AppKey,
+        hash: &str,
+        previous: Option<(&str, OffsetDateTime)>,
+        replace: bool,
+    ) -> Result<Result<u64, import::Rule>, Error> {
+        self.change_app(key, "admin", |app| {
+            import::judge(app, replace)?;
+            let mut change = Change {
+                kind: SECRET_IMPORTED_EVENT_TYPE,
+                set: vec![("secretHash", s(hash))],
+                condition: vec!["appType IN (:oidc, :api)", "#state <> :removed", "authMethod IN (:m1, :m2)"],
+                names: vec![("#state", "state")],
+                values: vec![
+                    (":oidc", s(app::TYPE_OIDC)),
+                    (":api", s(app::TYPE_API)),
+                    (":removed", s(app::STATE_REMOVED)),
+                    (":m1", s(app::SECRET_AUTH_METHODS[0])),
+                    (":m2", s(app::SECRET_AUTH_METHODS[1])),
+                ],
+                ..Change::default()
+            };
+            match previous {
+                Some((hash, expires)) => {
+                    change.set.push(("previousSecretHash", s(hash)));
+                    change.set.push(("previousSecretExpiresAt", s(format_timestamp(expires))));
+                }
+                None => change.remove.extend(["previousSecretHash", "previousSecretExpiresAt"]),
+            }
+            if !replace {
+                change.condition.push("attribute_not_exists(secretHash)");
+            }
+            Ok(change)
+        })
+        .await
+    }
+
     /// Makes one [`Change`] to an existing app, as SPEC section 5's write does: one
     /// consistent read; `decide` judges the app (`Err`: refused, nothing written); one
     /// transaction of the app's update, conditioned on the sequence read (absent counts as
@@ -599,8 +645,8 @@ impl DynamoStore {
             let next = seen.checked_add(1).ok_or_else(|| Error::Internal("sequence at its maximum".into()))?;
             let now = OffsetDateTime::now_utc();
             let token = request_token();
-            let event =
-                Event { key, sequence: next, kind: change.kind, at: now, actor, source: "admin", request_id: &token };
+            let kind = change.kind;
+            let event = Event { key, sequence: next, kind, at: now, actor, source: "admin", request_id: &token };
             let items = vec![
                 TransactWriteItem::builder().update(self.change_update(key, seen, next, now, change)?).build(),
                 TransactWriteItem::builder().put(event.put(self.table(), None)?).build(),
@@ -610,7 +656,10 @@ impl DynamoStore {
                 .await
                 .map_err(Failure::into_write_error)?;
             match answer {
-                Answer { result: Ok(_), .. } => return Ok(Ok(next)),
+                Answer { result: Ok(_), .. } => {
+                    tracing::debug!(app = %app_name(key), sequence = next, event = kind, "admin: app changed");
+                    return Ok(Ok(next));
+                }
                 // A resend refused after an unknown send: admin can't tell, and says so.
                 Answer { result: Err(e), after_unknown: true } => {
                     return Err(Error::OutcomeUnknown(format!(
