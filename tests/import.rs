@@ -3,6 +3,9 @@
 //! (the library's `Authenticator` on the `DynamoStore`), what it refuses writes nothing and
 //! is reported by line and rule, and nothing of the file reaches its output or its log.
 
+#[path = "support/proxy.rs"]
+#[allow(dead_code)] // one fault of the proxy is used here
+mod proxy;
 mod support;
 
 use std::path::PathBuf;
@@ -47,14 +50,18 @@ fn write_file(store: &DynamoStore, lines: &[String]) -> PathBuf {
 }
 
 fn import(store: &DynamoStore, file: &PathBuf, flags: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_admin"))
-        .args(["--table", store.table(), "--local", "import", "--file"])
+    admin_import(store.table(), file, flags).output().expect("run admin")
+}
+
+fn admin_import(table: &str, file: &PathBuf, flags: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_admin"));
+    command
+        .args(["--table", table, "--local", "import", "--file"])
         .arg(file)
         .args(flags)
         .env("RUST_LOG", "trace")
-        .env_remove("SECRET_HASH_COST")
-        .output()
-        .expect("run admin")
+        .env_remove("SECRET_HASH_COST");
+    command
 }
 
 fn seed(store: &DynamoStore, id: &str, app_type: &str, auth_method: &str) -> impl Future<Output = ()> {
@@ -322,4 +329,28 @@ async fn check_validates_every_line_and_its_app_and_writes_nothing() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("line 3: refused: no such app\nline 4: refused: the same app as line 1\n"), "{stderr}");
     assert_eq!(scan(&store).await, before, "--check writes nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_outcome_stays_unknown_stops_the_import_with_exit_code_3() {
+    let store = empty_table().await;
+    seed(&store, "a", "OIDC", "BASIC").await;
+    seed(&store, "b", "OIDC", "BASIC").await;
+    let lines = vec![line("a", json!({"secret": plaintext()})), line("b", json!({"secret": plaintext()}))];
+    let file = write_file(&store, &lines);
+    // Every transaction is sent and never answered: admin can't know whether it landed.
+    let proxy = proxy::Proxy::start().await;
+    proxy.set(proxy::Fault::HangTransactions);
+    let mut command = admin_import(store.table(), &file, &[]);
+    command.env("AWS_ENDPOINT_URL_DYNAMODB", proxy.endpoint());
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run admin")).await.unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stderr.contains("line 1: stopped: The outcome is unknown: read the app before trying again\n"), "{stderr}");
+    assert!(stderr.contains("it may have been written"), "{stderr}");
+    assert_eq!(
+        stdout,
+        format!("{}: 0 imported, 0 refused, stopped at line 1: the lines after it were not tried\n", file.display())
+    );
+    assert!(app(&store, ORG, PROJECT, "b").await.secret_hash.is_none(), "line 2 was not tried");
 }
