@@ -331,7 +331,7 @@ fn run_page(page: &str) {
 }
 
 /// The pages whose examples run, each in a test of its own (side by side under nextest).
-const RUN: &[&str] = &["README.md", "docs/api.md", "docs/data-model.md", "docs/verification.md"];
+const RUN: &[&str] = &["README.md", "docs/api.md", "docs/data-model.md", "docs/import.md", "docs/verification.md"];
 
 #[test]
 fn the_readme_examples_answer_as_printed() {
@@ -346,6 +346,11 @@ fn the_api_examples_answer_as_printed() {
 #[test]
 fn the_data_model_examples_answer_as_printed() {
     run_page("docs/data-model.md");
+}
+
+#[test]
+fn the_import_examples_answer_as_printed() {
+    run_page("docs/import.md");
 }
 
 #[test]
