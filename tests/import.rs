@@ -146,7 +146,7 @@ async fn imported_secrets_authenticate_and_every_refused_line_writes_nothing() {
     let zitadel_hashed = zitadel_hash(&zitadel, 4);
     assert!(zitadel_hashed.starts_with("$2a$04$"));
     let other_hash = bcrypt::hash(&other, 5).unwrap().replacen("$2b$", "$2y$", 1);
-    let grace = time::Duration::seconds(8);
+    let grace = time::Duration::seconds(10);
     let expires = OffsetDateTime::now_utc() + grace;
     let (too_long, unprintable) = ("x".repeat(73), format!("{}\u{7f}", "y".repeat(20)));
     let refused_hash = zitadel_hash(&plaintext(), 4);
