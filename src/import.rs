@@ -293,6 +293,8 @@ pub fn judge(app: Option<&App>, replace: bool) -> Result<(), Rule> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn now() -> OffsetDateTime {
@@ -375,5 +377,21 @@ mod tests {
         assert!(!format!("{entry:?}").contains("plain secret"), "Debug hides secrets");
         let stored = entry.secret.hash(4).unwrap();
         assert!(stored.starts_with("$2b$04$") && bcrypt::verify("plain secret, 22 b", &stored).unwrap());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = parse_line(&bytes, now());
+        }
+
+        #[test]
+        fn a_refusal_never_holds_the_value(value in "[ -~\u{0}-\u{1f}\u{7f}-\u{ff}]{4,90}", field in 0usize..4) {
+            let name = ["secret", "secretHash", "previousSecret", "previousSecretHash"][field];
+            let text = serde_json::json!({"org": "o", "project": "p", "app": "a", name: value.clone()}).to_string();
+            if let Some(Err(rule)) = parse_line(text.as_bytes(), now()) {
+                prop_assert!(!rule.to_string().contains(value.as_str()), "{}", rule);
+            }
+        }
     }
 }
