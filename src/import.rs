@@ -386,7 +386,7 @@ mod tests {
         }
 
         #[test]
-        fn a_refusal_never_holds_the_value(value in "[ -~\u{0}-\u{1f}\u{7f}-\u{ff}]{4,90}", field in 0usize..4) {
+        fn a_refusal_never_holds_the_value(value in "[ -~\u{0}-\u{1f}\u{7f}-\u{ff}]{8,90}", field in 0usize..4) {
             let name = ["secret", "secretHash", "previousSecret", "previousSecretHash"][field];
             let text = serde_json::json!({"org": "o", "project": "p", "app": "a", name: value.clone()}).to_string();
             if let Some(Err(rule)) = parse_line(text.as_bytes(), now()) {
