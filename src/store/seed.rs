@@ -278,7 +278,9 @@ impl DynamoStore {
     /// client lookup and the project lookup (SPEC section 5) are written in the same
     /// transaction, each conditioned so that a client id names one app and a project id
     /// one org in the whole table: an app whose client id is taken, or whose project id
-    /// another org owns, is refused and nothing is written.
+    /// another org owns, is refused and nothing is written. Its grants go with it (an
+    /// empty set is no attribute). Unlike [`Self::create_app`], it does not look for older
+    /// apps without lookups: the tests' fixtures and the soak seed fresh tables with it.
     pub async fn put_app(&self, new: &NewApp) -> Result<bool, Error> {
         let client = ClientId::parse(&new.client_id, "--client-id")?;
         new.grants.check_for(&new.key)?;
