@@ -13,6 +13,14 @@ pub const STATE_REMOVED: &str = "REMOVED";
 /// is refused with COMMAND-GDrg2, as ZITADEL does.
 pub const SECRET_AUTH_METHODS: [&str; 2] = ["BASIC", "POST"];
 
+/// The one OAuth grant an app may hold (SPEC section 13).
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// An RFC 6749 scope-token (section 3.3): 1 or more of `%x21 / %x23-5B / %x5D-7E`.
+pub fn is_scope_token(scope: &str) -> bool {
+    !scope.is_empty() && scope.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
 /// Which app types a door serves (SPEC section 12), and so what another type is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppKind {

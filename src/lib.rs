@@ -23,6 +23,7 @@ pub mod config;
 pub mod deadline;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod jwt;
 pub mod kms;
 pub mod logging;

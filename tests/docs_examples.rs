@@ -344,7 +344,8 @@ fn run_page(page: &str) {
 }
 
 /// The pages whose examples run, each in a test of its own (side by side under nextest).
-const RUN: &[&str] = &["README.md", "docs/api.md", "docs/data-model.md", "docs/oauth.md", "docs/verification.md"];
+const RUN: &[&str] =
+    &["README.md", "docs/api.md", "docs/data-model.md", "docs/import.md", "docs/oauth.md", "docs/verification.md"];
 
 #[test]
 fn the_readme_examples_answer_as_printed() {
@@ -359,6 +360,11 @@ fn the_api_examples_answer_as_printed() {
 #[test]
 fn the_data_model_examples_answer_as_printed() {
     run_page("docs/data-model.md");
+}
+
+#[test]
+fn the_import_examples_answer_as_printed() {
+    run_page("docs/import.md");
 }
 
 #[test]

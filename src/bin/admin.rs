@@ -6,14 +6,26 @@
 //!
 //! Exit codes: 0 done; 1 refused or failed, nothing written; 2 bad arguments; 3 the
 //! outcome is unknown (it may have been written): every command is safe to run again.
+//! (`import`: 1 when any line was not imported, the other lines having been.)
+//!
+//! Its log (RUST_LOG, on stderr) holds no secret or hash at any level: see `logging`.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use oidc_client_secret::app::AppKey;
 use oidc_client_secret::error::Error;
 use oidc_client_secret::ids::{AppId, OrgId, ProjectId, UserId};
+use oidc_client_secret::import::{self, Rule};
 use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
+use oidc_client_secret::secret;
 use oidc_client_secret::store::dynamodb::{DynamoStore, client_from_env};
-use oidc_client_secret::store::seed::NewApp;
+use oidc_client_secret::store::seed::{Grants, NewApp};
+use time::OffsetDateTime;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
 #[command(about = "Create the table, OIDC apps and memberships that regenerate-secret works on")]
@@ -45,6 +57,28 @@ impl AppRef {
     }
 }
 
+/// An app's OAuth grants (SPEC section 13).
+#[derive(ClapArgs)]
+struct GrantArgs {
+    /// A grant type the app's client may use: only client_credentials (repeatable).
+    #[arg(long = "grant", value_name = "GRANT_TYPE")]
+    grant_types: Vec<String>,
+    /// A scope its token requests may be granted (repeatable).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// A project id besides its own that its tokens may name as audience (repeatable).
+    #[arg(long = "audience", value_name = "PROJECT_ID")]
+    audiences: Vec<String>,
+}
+
+impl GrantArgs {
+    fn grants_for(self, app: &AppKey) -> Grants {
+        let grants = parsed(Grants::new(self.grant_types, self.scopes, self.audiences));
+        parsed(grants.check_for(app));
+        grants
+    }
+}
+
 impl std::fmt::Display for AppRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}/{}", self.org, self.project, self.app)
@@ -56,8 +90,9 @@ enum Command {
     /// Create the table (pk/sk, on demand) unless it exists.
     CreateTable,
     /// Create an app unless it exists (an existing app is left as it is), with its client
-    /// and project lookups; refused when the client id names another app or another org
-    /// owns the project.
+    /// and project lookups and its OAuth grants; refused when the client id names another
+    /// app or another org owns the project, and while any app lacks its lookups (run
+    /// `admin index` first).
     App {
         #[command(flatten)]
         app: AppRef,
@@ -72,6 +107,33 @@ enum Command {
         /// The Secrets Manager secret allowed to rotate this app.
         #[arg(long)]
         rotation_secret_arn: Option<String>,
+        #[command(flatten)]
+        grants: GrantArgs,
+    },
+    /// Replace an app's OAuth grants, scopes and audiences with the ones given (none given:
+    /// none left), with an event.
+    Grants {
+        #[command(flatten)]
+        app: AppRef,
+        #[command(flatten)]
+        grants: GrantArgs,
+    },
+    /// Bring in the secrets clients already hold, from a JSON-lines file (docs/import.md).
+    Import {
+        /// One app a line: org, project, app, secretHash or secret, optionally
+        /// previousSecretHash or previousSecret with previousSecretExpiresAt.
+        #[arg(long)]
+        file: PathBuf,
+        /// Check every line and its app; write nothing.
+        #[arg(long)]
+        check: bool,
+        /// Replace the secret of an app that has one.
+        #[arg(long)]
+        replace: bool,
+        /// The bcrypt cost for plaintext secrets, and the one other hashes are compared with.
+        #[arg(long, env = "SECRET_HASH_COST", default_value_t = secret::DEFAULT_COST,
+              value_parser = clap::value_parser!(u32).range(i64::from(secret::MIN_COST)..=i64::from(secret::MAX_COST)))]
+        hash_cost: u32,
     },
     /// Name the Secrets Manager secret that may rotate an app (its rotationSecretArn).
     Rotation {
@@ -130,9 +192,25 @@ fn is_loopback(endpoint: &str) -> bool {
         || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
 }
 
+/// The log on stderr (stdout is the commands' answer), at RUST_LOG's level for this crate
+/// and at most INFO for every dependency, as for the functions.
+fn init_log() {
+    let level = std::env::var("RUST_LOG").ok();
+    tracing_subscriber::registry()
+        .with(oidc_client_secret::logging::filter(level.as_deref()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false),
+        )
+        .init();
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
+    init_log();
     let client = client_from_env().await;
     let region = client.config().region().map_or("(no region)".to_owned(), ToString::to_string);
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL")).ok();
@@ -167,11 +245,20 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
             let created = store.create_table().await?;
             println!("table {}: {}", store.table(), if created { "created" } else { "exists" });
         }
-        Command::App { app, client_id, app_type, auth_method, state, rotation_secret_arn } => {
-            let new = NewApp { key: app.key(), client_id, app_type, state, auth_method, rotation_secret_arn };
-            let created = store.put_app(&new).await?;
+        Command::App { app, client_id, app_type, auth_method, state, rotation_secret_arn, grants } => {
+            let grants = grants.grants_for(&app.key());
+            let new = NewApp { key: app.key(), client_id, app_type, state, auth_method, rotation_secret_arn, grants };
+            let created = store.create_app(&new).await?;
             println!("app {app}: {}", if created { "created" } else { "exists" });
         }
+        Command::Grants { app, grants } => {
+            let grants = grants.grants_for(&app.key());
+            match store.set_grants(&app.key(), &grants, "admin").await? {
+                Some(sequence) => println!("app {app}: {grants} (sequence {sequence})"),
+                None => println!("app {app}: {grants} already"),
+            }
+        }
+        Command::Import { file, check, replace, hash_cost } => import(store, &file, check, replace, hash_cost).await?,
         Command::Rotation { app, secret_arn } => {
             if !store.set_rotation_secret(&app.key(), &secret_arn).await? {
                 return Err(Error::AppNotFound);
@@ -204,9 +291,13 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
             );
             if !report.conflicts.is_empty() {
                 for conflict in &report.conflicts {
-                    eprintln!("admin: not indexed, taken by another app or org: {conflict}");
+                    eprintln!("admin: not indexed: {conflict}");
                 }
-                return Err(Error::invalid(format!("{} lookups conflict", report.conflicts.len())));
+                return Err(Error::invalid(format!(
+                    "{} client ids or projects claimed twice, left unindexed: change or remove all but one of \
+                     their apps, then run `admin index` again",
+                    report.conflicts.len()
+                )));
             }
         }
         Command::Demo => {
@@ -218,4 +309,114 @@ async fn run(store: &DynamoStore, command: Command) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `admin import` (SPEC section 14): every line checked, then written in a transaction of
+/// its own; a refusal names the line and the rule, never a value, and the other lines go
+/// on. A store failure other than a lost race stops the import there (what follows was
+/// not tried). Nothing of the file is printed but the ids of the apps imported.
+async fn import(store: &DynamoStore, file: &Path, check: bool, replace: bool, cost: u32) -> Result<(), Error> {
+    let content = std::fs::read(file).map_err(|e| Error::invalid(format!("{}: {e}", file.display())))?;
+    let now = OffsetDateTime::now_utc();
+    let mut first_line: HashMap<AppKey, usize> = HashMap::new();
+    let (mut lines, mut imported, mut refused, mut failed) = (0, 0, 0, 0);
+    let mut other_costs = Vec::new();
+    let mut stopped = None;
+    for (number, line) in content.split(|b| *b == b'\n').enumerate().map(|(i, line)| (i + 1, line)) {
+        let Some(entry) = import::parse_line(line, now) else { continue };
+        lines += 1;
+        let entry = entry.and_then(|entry| match first_line.get(&entry.key) {
+            Some(first) => Err(Rule::Repeated(*first)),
+            None => {
+                first_line.insert(entry.key.clone(), number);
+                Ok(entry)
+            }
+        });
+        let outcome = match entry {
+            Err(rule) => Ok(Err(rule)),
+            Ok(entry) if check => {
+                store.app(&entry.key).await.map(|app| import::judge(app.as_ref(), replace).map(|()| entry))
+            }
+            Ok(entry) => import_line(store, &entry, replace, cost).await.map(|done| done.map(|()| entry)),
+        };
+        let name = |key: &AppKey| format!("{}/{}/{}", key.org, key.project, key.app);
+        match outcome {
+            Ok(Ok(entry)) => {
+                imported += 1;
+                let costs = entry.other_costs(cost);
+                if !costs.is_empty() {
+                    other_costs.push((name(&entry.key), costs));
+                }
+                if !check {
+                    println!("line {number}: {} imported", name(&entry.key));
+                }
+            }
+            Ok(Err(rule)) => {
+                refused += 1;
+                eprintln!("line {number}: refused: {rule}");
+            }
+            Err(Error::Conflict) => {
+                failed += 1;
+                eprintln!("line {number}: not imported: {}", Error::Conflict);
+            }
+            Err(error) => {
+                eprintln!("line {number}: stopped: {error}");
+                stopped = Some((number, error));
+                break;
+            }
+        }
+    }
+    let verb = if check { "would be imported" } else { "imported" };
+    let mut summary = format!("{}: {imported} {verb}, {refused} refused", file.display());
+    if failed > 0 {
+        summary.push_str(&format!(", {failed} not imported (the app changed meanwhile)"));
+    }
+    if let Some((number, _)) = &stopped {
+        summary.push_str(&format!(", stopped at line {number}: the lines after it were not tried"));
+    }
+    if check {
+        summary.push_str("; --check: nothing written");
+    }
+    println!("{summary}");
+    if !other_costs.is_empty() {
+        println!(
+            "apps whose hash cost is not SECRET_HASH_COST {cost} (their clients' denials take another time than the \
+             others' until their next rotation):"
+        );
+        for (app, costs) in &other_costs {
+            let costs: Vec<String> = costs.iter().map(u32::to_string).collect();
+            println!("  {app}: cost {}", costs.join(", "));
+        }
+    }
+    if content.split(|b| *b == b'\n').any(import::names_plaintext) {
+        eprintln!(
+            "admin: {} holds plaintext secrets: delete it, and every copy, once they are imported (the table keeps \
+             only their hashes)",
+            file.display()
+        );
+    }
+    match stopped {
+        Some((_, error)) => Err(error),
+        None if imported < lines => {
+            let not = if check { "would not be imported" } else { "not imported" };
+            Err(Error::invalid(format!("{} of {lines} lines {not}", lines - imported)))
+        }
+        None => Ok(()),
+    }
+}
+
+/// One checked line written: its hashes (a plaintext hashed at `cost`), one transaction.
+async fn import_line(
+    store: &DynamoStore,
+    entry: &import::Entry,
+    replace: bool,
+    cost: u32,
+) -> Result<Result<(), Rule>, Error> {
+    let hash = entry.secret.hash(cost)?;
+    let previous = match &entry.previous {
+        Some((given, expires)) => Some((given.hash(cost)?, *expires)),
+        None => None,
+    };
+    let previous = previous.as_ref().map(|(hash, expires)| (hash.as_str(), *expires));
+    Ok(store.import_secret(&entry.key, &hash, previous, replace).await?.map(drop))
 }

@@ -5,11 +5,10 @@
 
 use super::error::OAuthError;
 use super::form::Form;
-use crate::app::App;
+use crate::app::{App, CLIENT_CREDENTIALS, is_scope_token};
 use crate::ids::ProjectId;
 use crate::jwt::{Claims, new_jti};
 
-pub const CLIENT_CREDENTIALS: &str = "client_credentials";
 /// ZITADEL's audience scope: `urn:zitadel:iam:org:project:id:<projectId>:aud`.
 const AUDIENCE_SCOPE_PREFIX: &str = "urn:zitadel:iam:org:project:id:";
 const AUDIENCE_SCOPE_SUFFIX: &str = ":aud";
@@ -34,11 +33,6 @@ pub fn check_request(form: &Form) -> Result<Vec<String>, OAuthError> {
             }
         }
     }
-}
-
-/// RFC 6749 section 3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn is_scope_token(token: &str) -> bool {
-    !token.is_empty() && token.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
 /// What a token grants: its scopes (in the order asked) and audiences beyond the app's
