@@ -131,12 +131,9 @@ fn both_functions_may_use_the_table_key_only_through_dynamodb() {
         assert_eq!(grant["Effect"].as_str(), Some("Allow"));
         let mut granted = actions(grant);
         granted.sort_unstable();
-        // The authorizer only reads: it decrypts, and never encrypts.
-        let expected: &[&str] = match function {
-            "VerifySecretFunction" => &["kms:Decrypt", "kms:DescribeKey"],
-            _ => &["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*"],
-        };
-        assert_eq!(granted, expected, "{function}");
+        // Only Decrypt carries the caller's identity (the table key, when it reads or
+        // writes); DynamoDB encrypts and generates data keys under its own grant.
+        assert_eq!(granted, ["kms:Decrypt", "kms:DescribeKey"], "{function}");
         let Value::Tagged(resource) = &grant["Resource"] else { panic!("{function}: the key, created or given") };
         assert_eq!(resource.tag, "If");
         let via = &grant["Condition"]["StringEquals"]["kms:ViaService"];
@@ -180,22 +177,28 @@ fn the_function_timeout_is_the_one_the_deadlines_are_taken_from() {
     assert_eq!(template["Resources"]["RegenerateSecretFunction"]["Properties"]["Timeout"], Value::Null);
 }
 
-/// The template as CloudFormation gets it: through `aws-sam-translator` (the SAM CLI's own,
-/// in `.tools/venv`), by `scripts/translate-template.py`, with the default parameters.
+/// The tools' Python (`.tools/venv`), which has the SAM CLI's own `aws-sam-translator`.
+fn python() -> std::process::Command {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = format!("{root}/.tools/venv/bin/python");
+    assert!(std::path::Path::new(&python).exists(), "{python} is missing: run `make test` (it installs the tools)");
+    let mut command = std::process::Command::new(python);
+    command.current_dir(root);
+    command
+}
+
+/// The template as CloudFormation gets it with these parameter values (`Name=Value`):
+/// through `aws-sam-translator`, by `scripts/translate-template.py`.
+fn translate(parameters: &[&str]) -> serde_json::Value {
+    let output = python().arg("scripts/translate-template.py").args(parameters).output().expect("run the translator");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the translation is JSON")
+}
+
+/// The translation with the default parameters.
 fn translated() -> &'static serde_json::Value {
     static TRANSLATED: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-    TRANSLATED.get_or_init(|| {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let python = format!("{root}/.tools/venv/bin/python");
-        assert!(std::path::Path::new(&python).exists(), "{python} is missing: run `make test` (it installs the tools)");
-        let output = std::process::Command::new(python)
-            .arg("scripts/translate-template.py")
-            .current_dir(root)
-            .output()
-            .expect("run the translator");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).expect("the translation is JSON")
-    })
+    TRANSLATED.get_or_init(|| translate(&[]))
 }
 
 /// The deployed Lambda functions of the translation.
@@ -384,4 +387,261 @@ fn the_client_secret_authorizer_is_verify_secret_with_simple_responses_and_a_ttl
     let alarm = &template["Resources"]["AuthenticationsUnavailableAlarm"]["Properties"];
     assert_eq!(alarm["MetricName"].as_str(), Some("Authentications"));
     assert_eq!(alarm["Dimensions"][1]["Value"].as_str(), Some("unavailable"));
+}
+
+/// The statements of every policy the translation gives a role, by role: its inline
+/// policies and the `AWS::IAM::Policy` resources attached to it.
+fn role_statements(translation: &serde_json::Value) -> Vec<(String, &serde_json::Value)> {
+    let mut found = Vec::new();
+    for (name, resource) in translation["Resources"].as_object().unwrap() {
+        let documents: Vec<(String, &serde_json::Value)> = match resource["Type"].as_str() {
+            Some("AWS::IAM::Role") => resource["Properties"]["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| (name.clone(), &p["PolicyDocument"]))
+                .collect(),
+            Some("AWS::IAM::Policy") => resource["Properties"]["Roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|role| (role["Ref"].as_str().unwrap().to_owned(), &resource["Properties"]["PolicyDocument"]))
+                .collect(),
+            _ => continue,
+        };
+        for (role, document) in documents {
+            found.extend(document["Statement"].as_array().unwrap().iter().map(|s| (role.clone(), s)));
+        }
+    }
+    found
+}
+
+fn json_actions(statement: &serde_json::Value) -> Vec<&str> {
+    match &statement["Action"] {
+        serde_json::Value::String(one) => vec![one.as_str()],
+        list => list.as_array().unwrap().iter().filter_map(serde_json::Value::as_str).collect(),
+    }
+}
+
+#[test]
+fn the_example_rotation_waits_for_the_rotation_functions_log_group_and_permissions() {
+    let template = template();
+    let schedule = &template["Resources"]["ExampleRotationSchedule"];
+    let depends: Vec<&str> = schedule["DependsOn"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    for needed in ["RotateSecretLogs", "RotateSecretPermission", "RotateSecretSecretsPolicy"] {
+        assert!(depends.contains(&needed), "{needed}: {depends:?}");
+    }
+    let logs = &template["Resources"]["RotateSecretLogs"]["Properties"]["LogGroupName"];
+    assert_eq!(sub(logs), Some("/aws/lambda/${RotateSecretFunction}"), "the group Lambda would create itself");
+    let translated = &translated()["Resources"]["ExampleRotationSchedule"]["DependsOn"];
+    assert!(translated.as_array().unwrap().contains(&serde_json::json!("RotateSecretLogs")), "{translated}");
+}
+
+#[test]
+fn kms_key_arn_takes_a_key_arn_or_nothing() {
+    let template = template();
+    let pattern = template["Parameters"]["KmsKeyArn"]["AllowedPattern"].as_str().expect("an AllowedPattern");
+    assert_eq!(translated()["Parameters"]["KmsKeyArn"]["AllowedPattern"], pattern);
+    let candidates = [
+        ("", true),
+        ("arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", true),
+        ("arn:aws-cn:kms:cn-north-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab", true),
+        ("arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", true),
+        ("alias/oidc-client-secret", false),
+        ("arn:aws:kms:eu-central-1:123456789012:alias/oidc-client-secret", false),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", false),
+        ("arn:aws:kms:eu-central-1:12345678901:key/1234abcd", false),
+        ("arn:aws:s3:::bucket", false),
+        (" arn:aws:kms:eu-central-1:123456789012:key/1234abcd", false),
+    ];
+    // CloudFormation matches the whole value; Python's fullmatch does the same.
+    let script =
+        "import json, re, sys\np, vs = json.load(sys.stdin)\nprint(json.dumps([bool(re.fullmatch(p, v)) for v in vs]))";
+    let values: Vec<&str> = candidates.iter().map(|(v, _)| *v).collect();
+    let mut child = python()
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(serde_json::json!([pattern, values]).to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let matched: Vec<bool> = serde_json::from_slice(&output.stdout).expect("python answered");
+    for ((value, expected), matched) in candidates.iter().zip(matched) {
+        assert_eq!(matched, *expected, "{value:?}");
+    }
+}
+
+/// Whether each Lambda function of `translation` is traced, and each function role has
+/// X-Ray's write policy.
+fn tracing_of(translation: &serde_json::Value) -> (Vec<bool>, Vec<bool>) {
+    let resources = translation["Resources"].as_object().unwrap();
+    let traced = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::Function")
+        .map(|f| !f["Properties"]["TracingConfig"].is_null())
+        .collect();
+    let xray = resources
+        .iter()
+        .filter(|(name, r)| r["Type"] == "AWS::IAM::Role" && name.ends_with("FunctionRole"))
+        .map(|(_, role)| {
+            let managed = role["Properties"]["ManagedPolicyArns"].as_array().unwrap();
+            managed.iter().any(|arn| arn.as_str().is_some_and(|a| a.contains("AWSXray")))
+        })
+        .collect();
+    (traced, xray)
+}
+
+#[test]
+fn tracing_off_attaches_no_xray_policy_and_on_traces_every_function() {
+    let template = template();
+    let tracing = &template["Parameters"]["Tracing"];
+    assert_eq!(tracing["Default"].as_str(), Some("Disabled"));
+    let allowed: Vec<&str> = tracing["AllowedValues"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(allowed, ["Active", "Disabled"]);
+    let (traced, xray) = tracing_of(translated());
+    assert_eq!(traced, vec![false; FUNCTIONS.len()], "off: no function traced");
+    assert_eq!(xray, vec![false; FUNCTIONS.len()], "off: no role may write to X-Ray");
+    for (_, statement) in role_statements(translated()) {
+        assert!(!json_actions(statement).iter().any(|a| a.starts_with("xray:")), "{statement}");
+    }
+    let (traced, xray) = tracing_of(&translate(&["Tracing=Active"]));
+    assert_eq!(traced, vec![true; FUNCTIONS.len()], "on: every function traced");
+    assert_eq!(xray, vec![true; FUNCTIONS.len()], "on: every role may send its segments");
+}
+
+/// The keys each function reads, by the first characters of their partition key.
+const READ_KEYS: [(&str, &[&str]); 3] = [
+    ("RegenerateSecretFunction", &["ORG#*", "PROJECT#*", "WARM-UP"]),
+    ("RotateSecretFunction", &["ORG#*", "WARM-UP"]),
+    ("VerifySecretFunction", &["CLIENT#*", "ORG#*", "NOTHING#*", "WARM-UP"]),
+];
+
+#[test]
+fn every_dynamodb_statement_is_bound_by_its_leading_keys_with_a_null_guard() {
+    let template = template();
+    for (function, keys) in READ_KEYS {
+        let mut reads = 0;
+        for statement in statements(&template, function) {
+            let actions = actions(statement);
+            if !actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                continue;
+            }
+            let condition = &statement["Condition"];
+            let leading: Vec<&str> = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{function} {actions:?}: no LeadingKeys"))
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            // ForAllValues holds for a request without the key: the Null guard requires it.
+            assert_eq!(condition["Null"]["dynamodb:LeadingKeys"].as_str(), Some("false"), "{function} {actions:?}");
+            if actions.iter().any(|a| a.ends_with("GetItem")) {
+                reads += 1;
+                assert_eq!(leading, keys, "{function}: the keys it reads");
+            }
+        }
+        assert_eq!(reads, 1, "{function}: one read statement");
+    }
+    // As AWS gets them: every statement with a DynamoDB action, in every role's policies.
+    let mut bound = 0;
+    for (role, statement) in role_statements(translated()) {
+        if !json_actions(statement).iter().any(|a| a.starts_with("dynamodb:")) {
+            continue;
+        }
+        let condition = &statement["Condition"];
+        let leading = condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"].as_array();
+        assert!(leading.is_some_and(|l| !l.is_empty()), "{role}: {statement}");
+        assert_eq!(condition["Null"]["dynamodb:LeadingKeys"], "false", "{role}: {statement}");
+        bound += 1;
+    }
+    assert_eq!(bound, 5, "three reads and two writes");
+}
+
+#[test]
+fn the_key_lets_aws_services_use_it_only_for_this_accounts_logs_alarms_and_rules() {
+    let template = template();
+    let statements = template["Resources"]["Key"]["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let services: Vec<&Value> = statements.iter().filter(|s| !s["Principal"]["Service"].is_null()).collect();
+    assert_eq!(services.len(), 2, "the logs statement and the alarms and rules statement");
+    for statement in &services {
+        assert!(statement["Condition"].as_mapping().is_some_and(|c| !c.is_empty()), "{statement:?}");
+    }
+    let publish = statements.iter().find(|s| s["Sid"].as_str() == Some("AlarmsAndEventsPublish")).unwrap();
+    let Value::Tagged(account) = &publish["Condition"]["StringEquals"]["aws:SourceAccount"] else {
+        panic!("aws:SourceAccount is the stack's account")
+    };
+    assert!(account.tag == "Ref" && account.value.as_str() == Some("AWS::AccountId"), "{account:?}");
+    let sources: Vec<Option<&str>> =
+        publish["Condition"]["ArnLike"]["aws:SourceArn"].as_sequence().unwrap().iter().map(sub).collect();
+    assert_eq!(
+        sources,
+        [
+            Some("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"),
+            Some("arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/*"),
+        ]
+    );
+    let translated = translated()["Resources"]["Key"]["Properties"]["KeyPolicy"]["Statement"].as_array().unwrap();
+    let publish = translated.iter().find(|s| s["Sid"] == "AlarmsAndEventsPublish").unwrap();
+    assert_eq!(publish["Condition"]["StringEquals"]["aws:SourceAccount"], serde_json::json!({"Ref": "AWS::AccountId"}));
+    assert_eq!(publish["Condition"]["ArnLike"]["aws:SourceArn"].as_array().map(Vec::len), Some(2));
+    let logs = translated.iter().find(|s| s["Sid"] == "LogsEncrypt").unwrap();
+    assert!(logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"].is_object(), "{logs}");
+}
+
+#[test]
+fn rotate_secret_reaches_only_the_secrets_it_rotates_and_only_they_invoke_it() {
+    let prefix =
+        "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${RotationSecretPrefix}*";
+    let mut granted = 0;
+    for (role, statement) in role_statements(translated()) {
+        if !json_actions(statement).iter().any(|a| a.starts_with("secretsmanager:")) {
+            continue;
+        }
+        granted += 1;
+        assert_eq!(role, "RotateSecretFunctionRole");
+        assert_eq!(statement["Resource"]["Fn::Sub"], prefix);
+        // The secret's own rotation function must be this one.
+        let rotator = &statement["Condition"]["StringEquals"]["secretsmanager:resource/AllowRotationLambdaArn"];
+        assert_eq!(rotator, &serde_json::json!({"Fn::GetAtt": ["RotateSecretFunction", "Arn"]}), "{statement}");
+    }
+    assert_eq!(granted, 1, "one statement grants the rotation protocol");
+    let permission = &translated()["Resources"]["RotateSecretPermission"]["Properties"];
+    assert_eq!(permission["Principal"], "secretsmanager.amazonaws.com");
+    assert_eq!(permission["SourceAccount"], serde_json::json!({"Ref": "AWS::AccountId"}));
+    assert_eq!(permission["SourceArn"]["Fn::Sub"], prefix, "only the secrets under the prefix");
+}
+
+#[test]
+fn api_gateway_may_invoke_the_functions_only_from_this_api() {
+    let resources = translated()["Resources"].as_object().unwrap();
+    let permissions: Vec<(&String, &serde_json::Value)> = resources
+        .iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::Lambda::Permission" && r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+        })
+        .map(|(name, r)| (name, &r["Properties"]))
+        .collect();
+    assert!(!permissions.is_empty());
+    for (name, permission) in &permissions {
+        let source = &permission["SourceArn"]["Fn::Sub"];
+        assert_eq!(source[1]["__ApiId__"], serde_json::json!({"Ref": "HttpApi"}), "{name}: {permission}");
+        assert!(
+            source[0]
+                .as_str()
+                .unwrap()
+                .starts_with("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/")
+        );
+    }
+    // The authorizer: only as one of this API's authorizers, never from a route or another API.
+    let (_, authorizer) = permissions
+        .iter()
+        .find(|(_, p)| p["FunctionName"] == serde_json::json!({"Fn::GetAtt": ["VerifySecretFunction", "Arn"]}))
+        .expect("the authorizer's permission");
+    let pattern = authorizer["SourceArn"]["Fn::Sub"][0].as_str().unwrap();
+    assert!(pattern.ends_with("${__ApiId__}/authorizers/*"), "{pattern}");
+    // The docs' permission for an API of another stack names its authorizer too.
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verification.md")).unwrap();
+    assert!(docs.contains("SourceArn: !Sub arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${MyApi}/authorizers/${MyAuthorizer}"), "docs/verification.md");
 }
