@@ -15,8 +15,9 @@
 //! nothing else of the request. The answer's context names the client and its app and which
 //! secret matched, never the secret, its hash or the header. One log line per call, an EMF
 //! document with the `Authentications` metric by outcome; a denial's reason goes only there.
-//! The function also answers the template's example route (`GET /client/whoami`, behind
-//! the authorizer): an HTTP API request whose authorizer context it echoes.
+//! The function also answers the template's example routes: an HTTP API request whose
+//! authorizer context it echoes, this authorizer's (`GET /client/whoami`) or the claims of
+//! API Gateway's own JWT authorizer (`GET /client/token-whoami`, a token of `oauth`'s).
 
 use std::time::Instant;
 
@@ -119,7 +120,7 @@ enum Kind {
     Simple,
     /// HTTP API payload 1.0, or REST API `REQUEST`: an IAM policy, on this ARN.
     Policy(Option<String>),
-    /// The example route: an HTTP API request behind the authorizer.
+    /// The example routes: an HTTP API request behind this authorizer or a JWT authorizer.
     WhoAmI(Value),
 }
 
@@ -255,11 +256,16 @@ fn read_event(event: Value) -> Result<(Kind, Credentials), String> {
         (Some("2.0"), None) => {
             let request: ApiGatewayV2httpRequest =
                 serde_json::from_value(event).map_err(|_| "HTTP API request".to_owned())?;
+            // This authorizer's context, or a JWT authorizer's claims (the token itself is
+            // not in the event).
             let context = request
                 .request_context
                 .authorizer
-                .filter(|a| !a.fields.is_empty())
-                .map(|a| Value::Object(a.fields.into_iter().collect()))
+                .and_then(|a| match a.jwt {
+                    _ if !a.fields.is_empty() => Some(Value::Object(a.fields.into_iter().collect())),
+                    Some(jwt) if !jwt.claims.is_empty() => Some(json!(jwt.claims)),
+                    _ => None,
+                })
                 .ok_or("an HTTP API request without an authorizer's context")?;
             Ok((Kind::WhoAmI(context), Credentials::default()))
         }
@@ -339,6 +345,21 @@ mod tests {
         let event = simple_request_event(&basic("nobody:nothing"), "GET", "/client/whoami");
         let answer = authorizer.handle(event, "test", Deadline::for_request()).await;
         assert_eq!(answer, Ok(json!({"isAuthorized": false})), "parsed as payload 2.0, and denied");
+    }
+
+    #[tokio::test]
+    async fn the_token_whoami_route_answers_the_jwt_authorizers_claims() {
+        let authorizer = Authorizer::new(crate::store::memory::MemoryStore::default(), 4);
+        let mut event: Value = serde_json::from_str(include_str!("../events/authorizer-whoami.json")).unwrap();
+        let claims = json!({"sub": "demo-app@demo-project", "client_id": "demo-app@demo-project",
+            "urn:zitadel:iam:user:resourceowner:id": "demo-org", "scope": "orders.read"});
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": ["orders.read"]}});
+        let answer = authorizer.handle(event.clone(), "test", Deadline::for_request()).await.unwrap();
+        assert_eq!(answer["statusCode"], json!(200));
+        assert_eq!(serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap(), claims);
+        // No authorizer's context at all: not an example route's request.
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {}, "scopes": null}});
+        assert_eq!(authorizer.handle(event, "test", Deadline::for_request()).await, Err(Refusal::Unauthorized));
     }
 
     /// Every authorizer event kind of `events/`, with how it denies.
