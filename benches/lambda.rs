@@ -111,7 +111,8 @@ async fn main() {
     ];
     // A cost-5 hash is a cost-4 one's work twice over: the difference is one cost-4 hash.
     let bcrypt_instructions = instructions(&binaries[0], &event, 5).await - counted[0];
-    let other_instructions = [instructions(&binaries[0], &others[0].1, 4).await, instructions(&binaries[0], &others[1].1, 4).await];
+    let other_instructions =
+        [instructions(&binaries[0], &others[0].1, 4).await, instructions(&binaries[0], &others[1].1, 4).await];
     let instruction_budget = 1.5 * counted[1] + bcrypt_instructions;
     println!("instructions per warm request (callgrind, 100 requests after 20)");
     println!("| | instructions | target | met |");
@@ -197,7 +198,8 @@ async fn main() {
         let other = |f: fn(&Round) -> f64| common::median(measured.iter().map(f).collect());
         let (other_cpu, other_p50) = (other(|r| r.cpu_ms_per_request), other(|r| r.p50_ms));
         // The v2 door reads the project lookup first: one call more than the REST request.
-        let (budget, rule) = if i == 1 { (cpu[0] + cpu[2], "REST + the floor's call") } else { (1.05 * cpu[0], "1.05 x REST") };
+        let (budget, rule) =
+            if i == 1 { (cpu[0] + cpu[2], "REST + the floor's call") } else { (1.05 * cpu[0], "1.05 x REST") };
         println!(
             "{name}: warm p50 {other_p50:.2} ms ({:+.2} ms), CPU per request {other_cpu:.2} ms = {:.3}x the REST request's (target <= {rule} = {budget:.2}: {})",
             other_p50 - rest_p50,

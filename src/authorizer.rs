@@ -6,12 +6,18 @@
 //! | HTTP API, payload 2.0 (simple responses) | `{"isAuthorized": true, "context": {...}}` | `{"isAuthorized": false}` (403) |
 //! | HTTP API, payload 1.0, and REST API `REQUEST` | an IAM policy: `principalId`, `Allow execute-api:Invoke` on the whole API's stage, `context` | the error `Unauthorized` (401) |
 //!
+//! A store failure (DynamoDB throttled, unreachable, timing out) is no answer at all, for
+//! every event kind: the function error `StoreUnavailable`, which API Gateway answers with a
+//! 500 and does not cache. A denial would be cached for the whole TTL and tell a client with
+//! a valid secret that its credentials are wrong, long after DynamoDB recovered.
+//!
 //! The credentials are the `Authorization: Basic` header of RFC 6749 section 2.3.1, and
 //! nothing else of the request. The answer's context names the client and its app and which
 //! secret matched, never the secret, its hash or the header. One log line per call, an EMF
 //! document with the `Authentications` metric by outcome; a denial's reason goes only there.
-//! The function also answers the template's example route (`GET /client/whoami`, behind
-//! the authorizer): an HTTP API request whose authorizer context it echoes.
+//! The function also answers the template's example routes: an HTTP API request whose
+//! authorizer context it echoes, this authorizer's (`GET /client/whoami`) or the claims of
+//! API Gateway's own JWT authorizer (`GET /client/token-whoami`, a token of `oauth`'s).
 
 use std::time::Instant;
 
@@ -19,7 +25,7 @@ use base64::Engine;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Map, Value, json};
 
-use crate::authenticate::{Authentication, Authenticator, Credentials, Directory};
+use crate::authenticate::{Authentication, Authenticator, Credentials, Denial, Directory};
 use crate::deadline::Deadline;
 use crate::{logging, metrics};
 use lambda_http::aws_lambda_events::apigw::{
@@ -31,6 +37,9 @@ use lambda_http::aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 
 /// The error API Gateway turns into a 401 for IAM-policy authorizers.
 pub const UNAUTHORIZED: &str = "Unauthorized";
+/// The error of a store failure, for every event kind: any error type but `Unauthorized`
+/// is an authorizer failure to API Gateway, answered 500 and never cached.
+pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
 /// The longest client id the log line keeps.
 const LOGGED_CLIENT_ID: usize = 200;
 
@@ -79,6 +88,26 @@ fn whole_api(method_arn: &str) -> Option<String> {
         .then(|| format!("{arn}:{partition}:{service}:{region}:{account}:{api}/{stage}/*"))
 }
 
+/// An event the function answers with an error rather than an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The denial of the IAM-policy kinds (and of an event that does not parse): 401.
+    Unauthorized,
+    /// The store failed: no verdict, for every kind (500, not cached).
+    StoreUnavailable,
+}
+
+impl From<Refusal> for Diagnostic {
+    fn from(refusal: Refusal) -> Self {
+        // Neither message says more than the type: the log line has the detail.
+        let kind = match refusal {
+            Refusal::Unauthorized => UNAUTHORIZED,
+            Refusal::StoreUnavailable => STORE_UNAVAILABLE,
+        };
+        Diagnostic { error_type: kind.into(), error_message: kind.into() }
+    }
+}
+
 /// The function's state, built once at start-up.
 pub struct Authorizer<D> {
     authenticator: Authenticator<D>,
@@ -91,7 +120,7 @@ enum Kind {
     Simple,
     /// HTTP API payload 1.0, or REST API `REQUEST`: an IAM policy, on this ARN.
     Policy(Option<String>),
-    /// The example route: an HTTP API request behind the authorizer.
+    /// The example routes: an HTTP API request behind this authorizer or a JWT authorizer.
     WhoAmI(Value),
 }
 
@@ -100,8 +129,9 @@ impl<D: Directory> Authorizer<D> {
         Self { authenticator: Authenticator::new(directory, hash_cost), function: metrics::function_name() }
     }
 
-    /// Answers one event; `Err(Unauthorized)` is the denial of the IAM-policy kinds.
-    pub async fn handle(&self, event: Value, request_id: &str, deadline: Deadline) -> Result<Value, String> {
+    /// Answers one event; `Err(Unauthorized)` is the denial of the IAM-policy kinds,
+    /// `Err(StoreUnavailable)` a store failure whatever the kind.
+    pub async fn handle(&self, event: Value, request_id: &str, deadline: Deadline) -> Result<Value, Refusal> {
         let started = Instant::now();
         let (kind, presented) = match read_event(event) {
             Ok(read) => read,
@@ -109,7 +139,7 @@ impl<D: Directory> Authorizer<D> {
             // the event kind goes to the log.
             Err(kind) => {
                 tracing::warn!(request_id, kind, "an authorizer event that does not parse: denied");
-                return Err(UNAUTHORIZED.into());
+                return Err(Refusal::Unauthorized);
             }
         };
         if let Kind::WhoAmI(context) = kind {
@@ -121,6 +151,9 @@ impl<D: Directory> Authorizer<D> {
         }
         let auth = self.authenticator.authenticate(&presented, deadline).await;
         self.log(request_id, &presented, &auth, started);
+        if let Err(Denial::Unavailable(_)) = &auth.result {
+            return Err(Refusal::StoreUnavailable);
+        }
         let context = auth.result.as_ref().ok().zip(auth.key.as_ref()).zip(auth.client.as_ref()).map(
             |((matched, key), client)| {
                 json!({
@@ -157,7 +190,7 @@ impl<D: Directory> Authorizer<D> {
                 answer.as_object_mut().expect("an object").retain(|_, v| !v.is_null());
                 Ok(answer)
             }
-            _ => Err(UNAUTHORIZED.into()),
+            _ => Err(Refusal::Unauthorized),
         }
     }
 
@@ -188,7 +221,7 @@ impl<D: Directory> Authorizer<D> {
                 line,
             )
         });
-        if let Err(crate::authenticate::Denial::Unavailable(detail)) = &auth.result {
+        if let Err(Denial::Unavailable(detail)) = &auth.result {
             tracing::error!(request_id, detail, "authentication failed: the store is unavailable");
         }
     }
@@ -223,11 +256,16 @@ fn read_event(event: Value) -> Result<(Kind, Credentials), String> {
         (Some("2.0"), None) => {
             let request: ApiGatewayV2httpRequest =
                 serde_json::from_value(event).map_err(|_| "HTTP API request".to_owned())?;
+            // This authorizer's context, or a JWT authorizer's claims (the token itself is
+            // not in the event).
             let context = request
                 .request_context
                 .authorizer
-                .filter(|a| !a.fields.is_empty())
-                .map(|a| Value::Object(a.fields.into_iter().collect()))
+                .and_then(|a| match a.jwt {
+                    _ if !a.fields.is_empty() => Some(Value::Object(a.fields.into_iter().collect())),
+                    Some(jwt) if !jwt.claims.is_empty() => Some(json!(jwt.claims)),
+                    _ => None,
+                })
                 .ok_or("an HTTP API request without an authorizer's context")?;
             Ok((Kind::WhoAmI(context), Credentials::default()))
         }
@@ -256,10 +294,7 @@ pub async fn run<D: Directory>(authorizer: Authorizer<D>) -> Result<(), lambda_r
     let authorizer = &authorizer;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = Deadline::from_lambda(event.context.deadline);
-        authorizer
-            .handle(event.payload, &event.context.request_id, deadline)
-            .await
-            .map_err(|message| Diagnostic { error_type: UNAUTHORIZED.into(), error_message: message })
+        authorizer.handle(event.payload, &event.context.request_id, deadline).await.map_err(Diagnostic::from)
     }))
     .await
 }
@@ -310,6 +345,65 @@ mod tests {
         let event = simple_request_event(&basic("nobody:nothing"), "GET", "/client/whoami");
         let answer = authorizer.handle(event, "test", Deadline::for_request()).await;
         assert_eq!(answer, Ok(json!({"isAuthorized": false})), "parsed as payload 2.0, and denied");
+    }
+
+    #[tokio::test]
+    async fn the_token_whoami_route_answers_the_jwt_authorizers_claims() {
+        let authorizer = Authorizer::new(crate::store::memory::MemoryStore::default(), 4);
+        let mut event: Value = serde_json::from_str(include_str!("../events/authorizer-whoami.json")).unwrap();
+        let claims = json!({"sub": "demo-app@demo-project", "client_id": "demo-app@demo-project",
+            "urn:zitadel:iam:user:resourceowner:id": "demo-org", "scope": "orders.read"});
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": ["orders.read"]}});
+        let answer = authorizer.handle(event.clone(), "test", Deadline::for_request()).await.unwrap();
+        assert_eq!(answer["statusCode"], json!(200));
+        assert_eq!(serde_json::from_str::<Value>(answer["body"].as_str().unwrap()).unwrap(), claims);
+        // No authorizer's context at all: not an example route's request.
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": {}, "scopes": null}});
+        assert_eq!(authorizer.handle(event, "test", Deadline::for_request()).await, Err(Refusal::Unauthorized));
+    }
+
+    /// Every authorizer event kind of `events/`, with how it denies.
+    fn every_kind() -> [(&'static str, Value, Result<Value, Refusal>); 3] {
+        let file = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        [
+            (
+                "HTTP API payload 2.0",
+                file(include_str!("../events/authorizer-http-v2-wrong-secret.json")),
+                Ok(json!({"isAuthorized": false})),
+            ),
+            (
+                "HTTP API payload 1.0",
+                file(include_str!("../events/authorizer-http-v1-allowed.json")),
+                Err(Refusal::Unauthorized),
+            ),
+            (
+                "REST API REQUEST",
+                file(include_str!("../events/authorizer-rest-request-wrong-secret.json")),
+                Err(Refusal::Unauthorized),
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_a_function_error_of_its_own_for_every_event_kind() {
+        for (kind, event, denied) in every_kind() {
+            let store = crate::store::memory::MemoryStore::default();
+            store.fail_next_directory_read(crate::error::Error::Unavailable("throttled".into()));
+            let authorizer = Authorizer::new(store, 4);
+            let answer = authorizer.handle(event.clone(), "test", Deadline::for_request()).await;
+            assert_eq!(answer, Err(Refusal::StoreUnavailable), "{kind}");
+            // With the store up, the same kind's ordinary denial (no such client here).
+            let authorizer = Authorizer::new(crate::store::memory::MemoryStore::default(), 4);
+            assert_eq!(authorizer.handle(event, "test", Deadline::for_request()).await, denied, "{kind}");
+        }
+    }
+
+    #[test]
+    fn only_a_denial_is_the_error_api_gateway_answers_401() {
+        let unavailable = Diagnostic::from(Refusal::StoreUnavailable);
+        assert_eq!(unavailable.error_type, STORE_UNAVAILABLE);
+        assert_ne!(unavailable.error_type, UNAUTHORIZED, "API Gateway would cache it as a denial");
+        assert_eq!(Diagnostic::from(Refusal::Unauthorized).error_type, UNAUTHORIZED);
     }
 
     proptest! {

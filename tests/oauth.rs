@@ -4,11 +4,11 @@
 //! independent JWT library (PyJWT) verifies that token against the published JWKS; every
 //! row of the token errors and of introspection's rules is asserted on the whole answer.
 
-#[path = "support/binary.rs"]
-mod binary;
 #[path = "support/gateway.rs"]
 #[allow(dead_code)] // only the listener and start_on
 mod gateway;
+#[path = "support/release.rs"]
+mod release;
 #[path = "support/runtime_api.rs"]
 #[allow(dead_code)]
 mod runtime_api;
@@ -22,13 +22,13 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use binary::release_binary;
 use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::jwt::{self, Claims, Signer};
 use oidc_client_secret::kms::{KmsSigner, create_signing_key};
 use oidc_client_secret::secret::ClientSecret;
 use oidc_client_secret::store::dynamodb::DynamoStore;
 use oidc_client_secret::store::seed::NewApp;
+use release::release_binary;
 use runtime_api::{Function, Outcome, RuntimeApi};
 use serde_json::{Value, json};
 use support::*;

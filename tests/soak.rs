@@ -270,6 +270,21 @@ fn the_checker_judges_a_previous_secret_by_its_grace_period() {
     assert_caught(&history, "authentications");
 }
 
+#[test]
+fn the_checker_finds_a_store_failure_answered_as_a_denial() {
+    let Fed { mut history, secrets } = fed();
+    let mut failed = call("verify0-000002", 400, Outcome::Unavailable);
+    failed.door = "authorizer";
+    failed.presented = Some(secrets[1].clone());
+    history.calls.push(failed.clone());
+    let logged = r#"{"message":"authenticate client","request_id":"verify0-000002","Outcome":"unavailable"}"#;
+    history.logs.push(("verify-secret-0.0".into(), logged.into()));
+    assert_eq!(violated(&history), vec![], "a function error of its own: no verdict");
+    // The same failure answered as a denial: API Gateway would cache it for the TTL.
+    history.calls.last_mut().unwrap().outcome = Outcome::Denied;
+    assert_caught(&history, "authentications");
+}
+
 /// Minimums the fed history reaches: one door, its one app, one fault kind, one kill.
 fn minimums() -> (Minimums, Exercised) {
     let minimums = Minimums {

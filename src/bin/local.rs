@@ -25,7 +25,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use oidc_client_secret::api::{MAX_BODY_BYTES, Service};
-use oidc_client_secret::authorizer::{Authorizer, simple_request_event};
+use oidc_client_secret::authorizer::{Authorizer, Refusal, simple_request_event};
 use oidc_client_secret::config::{Config, OAuthConfig};
 use oidc_client_secret::deadline::Deadline;
 use oidc_client_secret::kms::{KmsSigner, create_signing_key};
@@ -177,6 +177,8 @@ async fn whoami(
     let event = simple_request_event(authorization, "GET", "/client/whoami");
     match verifier.handle(event, "local", Deadline::for_request()).await {
         Ok(allowed) if allowed["isAuthorized"] == serde_json::json!(true) => answer(200, allowed["context"].clone()),
+        // API Gateway's answer to an authorizer that failed: nothing is judged, or cached.
+        Err(Refusal::StoreUnavailable) => answer(500, serde_json::json!({"message": "Internal Server Error"})),
         _ => answer(403, serde_json::json!({"message": "Forbidden"})),
     }
 }

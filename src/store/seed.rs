@@ -135,7 +135,6 @@ fn unchanged_or(outcome: Result<u64, Option<Error>>) -> Result<Option<u64>, Erro
     }
 }
 
-
 /// An app's OAuth grants (SPEC section 13), checked: grant types `client_credentials` only;
 /// scopes that are RFC 6749 scope-tokens; audiences that are project ids. Sets, as stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -446,8 +446,9 @@ fn authentications<'a>(
     events: &BTreeMap<&str, Vec<&'a super::history::EventRow>>,
     writers: &HashMap<&str, Writer<'a>>,
 ) -> Check {
-    let mut check =
-        Check::new("authentications: allowed only while valid; denied for a valid one only when DynamoDB failed");
+    let mut check = Check::new(
+        "authentications: allowed only while valid, never denied while valid; DynamoDB failing is an error, not a denial",
+    );
     let outcomes = authorizer_outcomes(history);
     let grace = history.grace;
     // Per app: each write's window and secret, by sequence (index k is sequence k+1).
@@ -475,7 +476,18 @@ fn authentications<'a>(
         let (Some(app), Some(presented)) = (call.app.as_deref(), call.presented.as_deref()) else { continue };
         let allowed = match &call.outcome {
             Outcome::Allowed { matched } => Some(matched.as_str()),
+            // API Gateway would cache a denial for the TTL and tell a valid client its
+            // credentials are wrong long after DynamoDB recovered.
+            Outcome::Denied if outcomes.get(call.id.as_str()).is_some_and(|o| o == "unavailable") => {
+                check.checked += 1;
+                check.violations.push(format!("{} answered a DynamoDB failure on {app} as a denial", call.id));
+                continue;
+            }
             Outcome::Denied => None,
+            Outcome::Unavailable => {
+                unavailable += 1;
+                continue;
+            }
             _ => continue,
         };
         check.checked += 1;
@@ -525,30 +537,26 @@ fn authentications<'a>(
                 }
             }
             None if a0 >= certain_start && a1 <= certain_end => {
-                if outcomes.get(call.id.as_str()).is_some_and(|o| o == "unavailable") {
-                    unavailable += 1;
-                } else {
-                    let ms = |d: Duration| d.as_millis();
-                    let next = match next {
-                        Some(w) => format!("sequence {} from {} ms", k + 2, ms(w.start)),
-                        None => "no later write".into(),
-                    };
-                    check.violations.push(format!(
-                        "{} denied on {app} the secret of sequence {} while it was valid (logged {:?}): \
-                         the call {}..{} ms, its write answered at {} ms, {next}",
-                        call.id,
-                        k + 1,
-                        outcomes.get(call.id.as_str()),
-                        ms(a0),
-                        ms(a1),
-                        ms(own.end),
-                    ));
-                }
+                let ms = |d: Duration| d.as_millis();
+                let next = match next {
+                    Some(w) => format!("sequence {} from {} ms", k + 2, ms(w.start)),
+                    None => "no later write".into(),
+                };
+                check.violations.push(format!(
+                    "{} denied on {app} the secret of sequence {} while it was valid (logged {:?}): \
+                     the call {}..{} ms, its write answered at {} ms, {next}",
+                    call.id,
+                    k + 1,
+                    outcomes.get(call.id.as_str()),
+                    ms(a0),
+                    ms(a1),
+                    ms(own.end),
+                ));
             }
             None => {}
         }
     }
-    check.apart = Some(("denied for a valid secret while DynamoDB failed (unavailable)", unavailable));
+    check.apart = Some(("answered StoreUnavailable while DynamoDB failed (no verdict)", unavailable));
     check
 }
 

@@ -23,6 +23,9 @@ pub enum Outcome {
         matched: String,
     },
     Denied,
+    /// The authorizer failed because DynamoDB did (`StoreUnavailable`): no verdict, which
+    /// API Gateway answers 500 and does not cache.
+    Unavailable,
     /// A rotation step succeeded.
     Step,
     /// A rotation step failed: the runtime's `errorType`, and whether its outcome is unknown.
@@ -53,6 +56,7 @@ impl Outcome {
             Outcome::Failed { code, .. } => http_class(*code).into(),
             Outcome::Allowed { .. } => "allowed".into(),
             Outcome::Denied => "denied".into(),
+            Outcome::Unavailable => "unavailable".into(),
             Outcome::Step => "ok".into(),
             Outcome::StepFailed { kind, unknown: true, .. } => format!("{kind} (unknown)"),
             Outcome::StepFailed { kind, .. } => kind.clone(),

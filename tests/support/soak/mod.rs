@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use oidc_client_secret::authorizer::{STORE_UNAVAILABLE, UNAUTHORIZED};
 use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
 use oidc_client_secret::store::dynamodb::DynamoStore;
 use oidc_client_secret::store::seed::NewApp;
@@ -444,7 +445,8 @@ async fn verify_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>,
             Reply::Response(answer) if rest && answer["policyDocument"]["Statement"][0]["Effect"] == json!("Allow") => {
                 Outcome::Allowed { matched: matched(answer) }
             }
-            Reply::Error(error) if rest && error["errorType"] == json!("Unauthorized") => Outcome::Denied,
+            Reply::Error(error) if rest && error["errorType"] == json!(UNAUTHORIZED) => Outcome::Denied,
+            Reply::Error(error) if error["errorType"] == json!(STORE_UNAVAILABLE) => Outcome::Unavailable,
             Reply::Response(other) | Reply::Error(other) => Outcome::Unreadable(format!("authorizer answered {other}")),
             other => no_answer(other).unwrap(),
         };

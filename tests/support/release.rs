@@ -1,5 +1,5 @@
-//! The function binaries as the runtime-level tests run them: the arm64 bootstraps that
-//! ship (from `sam build`), under qemu-user on another machine.
+//! The function binaries that ship, for the runtime-level tests: each `bootstrap` that
+//! `sam build` wrote, started under the Lambda Runtime API stand-in (`runtime_api.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -7,8 +7,8 @@ use super::runtime_api::{Function, RuntimeApi};
 
 /// A function binary and what runs it.
 pub struct Binary {
-    pub runner: Vec<String>,
-    pub path: PathBuf,
+    runner: Vec<String>,
+    path: PathBuf,
 }
 
 /// The binary that ships: the `bootstrap` that `sam build` (run by `make test` first) wrote
