@@ -244,17 +244,22 @@ async fn zitadels_python_sdk_gets_a_token_that_pyjwt_verifies_against_the_jwks()
         child.stdin.take().unwrap().write_all(secret.as_bytes()).unwrap();
         let output = child.wait_with_output().unwrap();
         assert!(output.status.success(), "the SDK failed: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+        let lines: Vec<Value> = output
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        lines
     };
-    // The SDK's defaults: `openid` and ZITADEL's own audience scope, both dropped.
-    let checked = tokio::task::spawn_blocking(move || {
-        let default = run(&[]);
-        let scoped = run(&["read", "urn:zitadel:iam:org:project:id:proj-2:aud", "admin"]);
-        (default, scoped)
-    })
-    .await
-    .unwrap();
-    let (default, scoped) = checked;
+    // The SDK's defaults (`openid` and ZITADEL's own audience scope, both dropped), then
+    // scopes of ours.
+    let mut checked =
+        tokio::task::spawn_blocking(move || run(&["read", "urn:zitadel:iam:org:project:id:proj-2:aud", "admin"]))
+            .await
+            .unwrap();
+    assert_eq!(checked.len(), 2, "two tokens: {checked:?}");
+    let (scoped, default) = (checked.pop().unwrap(), checked.pop().unwrap());
     let signer = KmsSigner::new(kms, vec![key]);
     let kid = signer.keys(Deadline::for_request()).await.unwrap()[0].kid.clone();
     assert_eq!(default["header"], json!({"alg": "RS256", "typ": "at+jwt", "kid": kid}));
