@@ -80,9 +80,9 @@ pub async fn warm_requests_answered(
 
 /// Instructions per warm request, as callgrind counts them: a figure that does not move
 /// with the machine's load, so two runs (or two commits) agree on it. The binary runs
-/// under `valgrind --tool=callgrind` with collection off; after `warm` requests (the
-/// connection open, the caches full) `callgrind_control` turns it on for `counted`
-/// requests and dumps; the dump's total over `counted` is the figure. Only the function's
+/// under `valgrind --tool=callgrind`; after `warm` requests (the connection open, the caches
+/// full) `callgrind_control` zeroes its counters, and dumps them after `counted` requests:
+/// the dump's total over `counted` is the figure. Only the function's
 /// own process is counted (DynamoDB Local and the Runtime API stand-in are not).
 pub async fn instructions_per_request(
     binary: &std::path::Path,
@@ -121,7 +121,6 @@ pub async fn instructions_per_call(
     let runner = [
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
-        "--collect-atstart=no".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
     ];
     let mut api = RuntimeApi::start().await;
@@ -140,19 +139,26 @@ pub async fn instructions_per_call(
             Command::new("callgrind_control").args(args).arg(&pid).stdout(std::process::Stdio::null()).status();
         assert!(status.is_ok_and(|s| s.success()), "callgrind_control {args:?} failed");
     };
-    control(&["--instr=on"]);
+    control(&["--zero"]);
     calls(counted).await;
     control(&["--dump"]);
     function.child.start_kill().unwrap();
     let _ = function.child.wait().await;
-    // The explicit dump is the file with a part number (`callgrind.out.1`).
+    // The explicit dump is the file with a part number (`callgrind.out.1`); the one
+    // written at exit, after the kill, has none.
     let mut total = None;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e != "out") {
             let text = std::fs::read_to_string(&path).unwrap();
             let summary = text.lines().find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")));
-            total = summary.and_then(|s| s.trim().parse::<f64>().ok());
+            total = summary.and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+            // BENCH_CALLGRIND_DIR keeps the profiles, for callgrind_annotate.
+            if let Some(keep) = std::env::var_os("BENCH_CALLGRIND_DIR") {
+                let name = format!("{}.{pid}.callgrind", binary.file_name().unwrap().to_string_lossy());
+                std::fs::create_dir_all(&keep).unwrap();
+                std::fs::copy(&path, std::path::Path::new(&keep).join(name)).unwrap();
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
