@@ -16,11 +16,12 @@ use soak::history::{
     AppState, Call, EventRow, Exercised, History, InstanceRecord, Minimums, NoAnswer, Outcome, RotationRun,
 };
 
-fn test_binaries() -> [PathBuf; 3] {
+fn test_binaries() -> [PathBuf; 4] {
     [
         PathBuf::from(env!("CARGO_BIN_EXE_regenerate-secret")),
         PathBuf::from(env!("CARGO_BIN_EXE_verify-secret")),
         PathBuf::from(env!("CARGO_BIN_EXE_rotate-secret")),
+        PathBuf::from(env!("CARGO_BIN_EXE_oauth")),
     ]
 }
 
@@ -43,6 +44,7 @@ async fn a_short_soak_under_faults_and_kills_keeps_every_invariant() {
         regenerate: 4,
         verify: 2,
         rotate: 1,
+        oauth: 2,
         binaries: test_binaries(),
         grace: Duration::from_secs(3),
         rss_after: 100,
@@ -67,6 +69,7 @@ async fn soak_full() {
         regenerate: 4,
         verify: 2,
         rotate: 1,
+        oauth: 2,
         binaries: test_binaries(),
         grace: Duration::from_secs(3),
         rss_after: 1_000,
@@ -78,6 +81,7 @@ async fn soak_full() {
 // ---- the checker, on histories fed by hand ----
 
 const APP: &str = "org-a/proj-1/app-1";
+const CLIENT: &str = "app-1@proj-1";
 
 struct Fed {
     history: History,
@@ -101,6 +105,8 @@ fn call(id: &str, at: u64, outcome: Outcome) -> Call {
         must_fail: false,
         refusal: &[],
         presented: None,
+        client: None,
+        token: None,
     }
 }
 
@@ -129,6 +135,8 @@ fn fed() -> Fed {
         ],
         apps: vec![AppState {
             name: APP.into(),
+            client_id: Some(CLIENT.into()),
+            state: Some("ACTIVE".into()),
             sequence: 2,
             secret_hash: Some(bcrypt::hash(&secrets[1], 4).unwrap()),
             previous_hash: None,
@@ -206,7 +214,7 @@ fn the_checker_finds_a_secret_leaked_in_a_log() {
     let Fed { mut history, secrets } = fed();
     let line = format!(r#"{{"level":"DEBUG","message":"sending","body":"{{\"clientSecret\":\"{}\"}}"}}"#, secrets[0]);
     history.logs.push(("regenerate-secret-1.0".into(), line));
-    assert_caught(&history, "no secret, hash or Authorization value");
+    assert_caught(&history, "no secret, hash, token or Authorization value");
 }
 
 #[test]
@@ -214,14 +222,14 @@ fn the_checker_finds_a_hash_or_an_authorization_value_in_a_log() {
     let Fed { mut history, .. } = fed();
     let hash = history.apps[0].secret_hash.clone().unwrap();
     history.logs.push(("regenerate-secret-1.0".into(), format!("item {hash}")));
-    assert_caught(&history, "no secret, hash or Authorization value");
+    assert_caught(&history, "no secret, hash, token or Authorization value");
     let Fed { mut history, .. } = fed();
     history.authorizations.push("Basic YXBwLTE6c2VjcmV0LXZhbHVlLTEyMzQ1Njc4".into());
     history.logs.push((
         "verify-secret-0.0".into(),
         r#"{"headers":{"authorization":"Basic YXBwLTE6c2VjcmV0LXZhbHVlLTEyMzQ1Njc4"}}"#.into(),
     ));
-    assert_caught(&history, "no secret, hash or Authorization value");
+    assert_caught(&history, "no secret, hash, token or Authorization value");
 }
 
 #[test]
@@ -280,6 +288,9 @@ fn minimums() -> (Minimums, Exercised) {
         allowed: 1,
         denied: 0,
         finished_rotations: 0,
+        tokens_issued: 0,
+        tokens_refused: 0,
+        introspections: 0,
         fault_kinds: vec!["reset before DynamoDB"],
         faults_per_kind: 1,
         transact_faults: 1,
@@ -405,7 +416,7 @@ fn the_checker_finds_a_secret_it_never_saw_in_a_log_and_an_empty_log() {
         r#"{{"level":"DEBUG","message":"item","secretValue":"{unseen}","trace":"1-5759e988-bd862e3fe1be46a994272793"}}"#
     );
     history.logs.push(("regenerate-secret-1.0".into(), line));
-    assert_caught(&history, "no secret, hash or Authorization value");
+    assert_caught(&history, "no secret, hash, token or Authorization value");
     // A SHA-256 (a signer's payload hash) is not one; nor are 63 or 65 letters and digits.
     let Fed { mut history, .. } = fed();
     let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -415,10 +426,10 @@ fn the_checker_finds_a_secret_it_never_saw_in_a_log_and_an_empty_log() {
     // An instance that served requests and logged nothing.
     let Fed { mut history, .. } = fed();
     history.logs[0].1 = String::new();
-    assert_caught(&history, "no secret, hash or Authorization value");
+    assert_caught(&history, "no secret, hash, token or Authorization value");
     let Fed { mut history, .. } = fed();
     history.logs.clear();
-    assert_caught(&history, "no secret, hash or Authorization value");
+    assert_caught(&history, "no secret, hash, token or Authorization value");
 }
 
 #[test]
