@@ -734,9 +734,11 @@ fn the_checker_finds_a_token_in_a_log() {
         history.logs[1].1.push_str(&format!("\n{{\"level\":\"TRACE\",\"body\":\"access_token={leaked}\"}}"));
         assert_caught(&history, "no secret, hash, token or Authorization value");
     }
-    // A token the soak never saw (its answer lost), whole.
+    // A token the soak never saw (its answer lost), whole: none of its parts is known.
     let FedOAuth { mut history, .. } = fed_oauth();
-    let unseen = signed(&claims());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("another".into());
+    let unseen = jsonwebtoken::encode(&header, &claims(), &jsonwebtoken::EncodingKey::from_secret(b"k")).unwrap();
     history.logs[1].1.push_str(&format!("\n{{\"level\":\"DEBUG\",\"message\":\"answer\",\"token\":\"{unseen}\"}}"));
     assert_caught(&history, "no secret, hash, token or Authorization value");
     // An introspector's secret, or a post body's base64 (the credential as the event carries it).
