@@ -180,6 +180,15 @@ fn assert_caught(history: &History, check: &str) {
     assert!(found.iter().any(|(name, _)| name.starts_with(check)), "expected a violation of {check:?}, got {found:#?}");
 }
 
+/// A violation of `check` that says `why`.
+fn assert_caught_saying(history: &History, check: &str, why: &str) {
+    let found = violated(history);
+    assert!(
+        found.iter().any(|(name, violations)| name.starts_with(check) && violations.iter().any(|v| v.contains(why))),
+        "expected a violation of {check:?} saying {why:?}, got {found:#?}"
+    );
+}
+
 #[test]
 fn the_checker_passes_a_history_that_keeps_every_invariant() {
     let Fed { history, .. } = fed();
@@ -648,7 +657,7 @@ fn the_checker_finds_a_token_issued_for_a_wrong_secret() {
     // The wrong secret's call answered a token instead of invalid_client.
     let FedOAuth { mut history, .. } = fed_oauth();
     oauth_call_of(&mut history, "oauth0-000002").outcome = Outcome::Token { token: signed(&claims()) };
-    assert_caught(&history, "tokens");
+    assert_caught_saying(&history, "tokens", "for a secret that no write of it gave");
 }
 
 #[test]
@@ -656,11 +665,11 @@ fn the_checker_finds_a_token_issued_for_an_unknown_inactive_or_expired_grace_cli
     // A client id that names no app.
     let FedOAuth { mut history, .. } = fed_oauth();
     oauth_call_of(&mut history, "oauth0-000001").client = Some("ghost@proj-1".into());
-    assert_caught(&history, "tokens");
+    assert_caught_saying(&history, "tokens", "which names no app");
     // The app is INACTIVE (its right secret): no token.
     let FedOAuth { mut history, .. } = fed_oauth();
     history.apps[0].state = Some("INACTIVE".into());
-    assert_caught(&history, "tokens");
+    assert_caught_saying(&history, "tokens", "an app that is INACTIVE");
     // A previous secret: a token inside its grace is right, after it is not.
     let FedOAuth { mut history, secrets, .. } = fed_oauth();
     history.grace = Duration::from_secs(3);
@@ -671,7 +680,7 @@ fn the_checker_finds_a_token_issued_for_an_unknown_inactive_or_expired_grace_cli
     history.calls.push(previous("oauth0-000004", 1_000));
     assert_eq!(violated(&history), vec![]);
     history.calls.push(previous("oauth0-000005", 3_400));
-    assert_caught(&history, "tokens");
+    assert_caught_saying(&history, "tokens", "outside the time it was valid");
 }
 
 #[test]

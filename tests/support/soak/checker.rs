@@ -657,10 +657,11 @@ fn tokens(history: &History, validity: &Validity<'_>) -> Check {
         "tokens: issued only to an ACTIVE app's client with a secret valid then; a valid one refused only with 503",
     );
     let apps = apps_by_client(history);
-    let (mut unavailable, mut refused_rightly) = (0, 0);
+    let mut unavailable = 0;
+    // What the judged calls presented and got, for the report.
+    let mut figures: BTreeMap<&str, u64> = BTreeMap::new();
     for call in history.calls.iter().filter(|c| c.door == "oauth-token") {
-        let answer = client_answer(&call.outcome);
-        let issued = match answer {
+        let issued = match client_answer(&call.outcome) {
             ClientAnswer::Accepted => true,
             ClientAnswer::Refused => false,
             ClientAnswer::Unavailable => {
@@ -677,51 +678,53 @@ fn tokens(history: &History, validity: &Validity<'_>) -> Check {
         check.checked += 1;
         let client = call.client.as_deref().unwrap_or("");
         let (a0, a1) = (call.started, call.ended);
-        let Some(app) = apps.get(client) else {
-            if issued {
-                check
-                    .violations
-                    .push(format!("{} issued a token to client id {client:?}, which names no app", call.id));
-            } else {
-                refused_rightly += 1;
-            }
-            continue;
+        let app = apps.get(client);
+        let active = app.is_some_and(|a| a.state.as_deref() == Some(ACTIVE));
+        let judged = app
+            .filter(|_| active)
+            .zip(call.presented.as_deref())
+            .and_then(|(app, presented)| validity.judge(&app.name, presented, a0, a1));
+        let figure = match (issued, app, &judged) {
+            (false, None, _) => "refused: a client id that names no app",
+            (false, Some(_), _) if !active => "refused: the client of an app that is not ACTIVE",
+            (false, _, None) => "refused: a secret no write of the app gave",
+            (false, _, Some(j)) if !j.possible => "refused: a secret replaced, or past its grace",
+            (false, _, Some(j)) if !j.certain => "refused: a secret that may have been valid then",
+            (true, _, Some(j)) if j.certain => "issued: for a secret valid all through the call",
+            (true, _, Some(j)) if j.possible => "issued: for a secret that may have been valid then",
+            _ => "VIOLATED",
         };
-        let name = app.name.as_str();
-        if app.state.as_deref() != Some(ACTIVE) {
-            if issued {
-                check.violations.push(format!(
-                    "{} issued a token to {client} of {name}, an app that is {}",
-                    call.id,
-                    app.state.as_deref().unwrap_or("of no state")
-                ));
-            } else {
-                refused_rightly += 1;
-            }
-            continue;
-        }
-        let judged = call.presented.as_deref().and_then(|presented| validity.judge(name, presented, a0, a1));
-        match (issued, judged) {
-            (true, None) => check
+        *figures.entry(figure).or_default() += 1;
+        let name = app.map_or("-", |a| a.name.as_str());
+        match (issued, app, judged) {
+            (true, None, _) => check
+                .violations
+                .push(format!("{} issued a token to client id {client:?}, which names no app", call.id)),
+            (true, Some(app), _) if !active => check.violations.push(format!(
+                "{} issued a token to {client} of {name}, an app that is {}",
+                call.id,
+                app.state.as_deref().unwrap_or("of no state")
+            )),
+            (true, _, None) => check
                 .violations
                 .push(format!("{} issued a token to {client} of {name} for a secret that no write of it gave", call.id)),
-            (true, Some(j)) if !j.possible => check.violations.push(format!(
+            (true, _, Some(j)) if !j.possible => check.violations.push(format!(
                 "{} issued a token to {client} of {name} for the secret of sequence {} outside the time it was valid: {}",
                 call.id,
                 j.sequence,
                 j.timeline(a0, a1)
             )),
-            (false, Some(j)) if j.certain => check.violations.push(format!(
+            (false, _, Some(j)) if j.certain => check.violations.push(format!(
                 "{} refused {client} of {name} invalid_client for the secret of sequence {} while it was valid: {}",
                 call.id,
                 j.sequence,
                 j.timeline(a0, a1)
             )),
-            (false, _) => refused_rightly += 1,
             _ => {}
         }
     }
-    check.notes.push(format!("refused invalid_client, rightly or as the grace allows: {refused_rightly}"));
+    figures.remove("VIOLATED");
+    check.notes.extend(figures.iter().map(|(what, n)| format!("{what}: {n}")));
     check.apart = Some(("answered 503 temporarily_unavailable (DynamoDB failed)", unavailable));
     check
 }
