@@ -1,4 +1,4 @@
-//! The soak (issue 21): every entry point at once, under random DynamoDB faults and
+//! The soak (issues 21 and 27): every entry point at once, under random DynamoDB faults and
 //! instance kills, judged afterwards by the history checker of `support/soak`. `make
 //! test` runs a short one on the test build's binaries; `make soak` the long one on the
 //! release binaries. The checker is tested here on histories fed by hand, each with one

@@ -1,7 +1,9 @@
 //! The soak's checker: judges a whole [`History`] against the contract (SPEC sections 5,
-//! 6a, 11), as Jepsen's checkers judge theirs. Calls whose outcome is unknown (no answer,
-//! 504 `STORE-unknown`) may or may not have written; every other call's answer is taken
-//! at its word, and the table at the end must agree with all of them.
+//! 6a, 11, 13), as Jepsen's checkers judge theirs. Calls whose outcome is unknown (no
+//! answer, 504 `STORE-unknown`) may or may not have written; every other call's answer is
+//! taken at its word, and the table at the end must agree with all of them. The secrets a
+//! client presents, to the authorizer or to the token endpoint, are judged on the same
+//! windows in which each write's secret can have been, and certainly was, valid.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
