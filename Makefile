@@ -159,7 +159,7 @@ lint:
 ## Local behind a proxy that faults at random, with instances SIGKILLed mid-request; then a
 ## checker judges every answer and the table. Bounded by SOAK_REQUESTS (20000) and
 ## SOAK_SECONDS (180); SOAK_FAULT_RATE (0.05), SOAK_KILL_RATE (0.001), SOAK_REGENERATE (4),
-## SOAK_VERIFY (2), SOAK_ROTATE (1) and SOAK_GRACE_SECONDS (3) are settable too.
+## SOAK_VERIFY (2), SOAK_ROTATE (1), SOAK_OAUTH (2) and SOAK_GRACE_SECONDS (3) are settable too.
 .PHONY: soak
 soak: deps tools
 	$(CARGO) build --release --bins

@@ -118,11 +118,8 @@ pub async fn instructions_per_call(
     let dir = std::env::temp_dir().join(format!("callgrind-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("callgrind.out");
-    let runner = [
-        "valgrind".to_owned(),
-        "--tool=callgrind".to_owned(),
-        format!("--callgrind-out-file={}", out.display()),
-    ];
+    let runner =
+        ["valgrind".to_owned(), "--tool=callgrind".to_owned(), format!("--callgrind-out-file={}", out.display())];
     let mut api = RuntimeApi::start().await;
     let mut function = api.spawn_under(&runner, binary, env, None);
     let pid = function.child.id().expect("pid").to_string();

@@ -1,12 +1,14 @@
 //! The soak's checker: judges a whole [`History`] against the contract (SPEC sections 5,
-//! 6a, 11), as Jepsen's checkers judge theirs. Calls whose outcome is unknown (no answer,
-//! 504 `STORE-unknown`) may or may not have written; every other call's answer is taken
-//! at its word, and the table at the end must agree with all of them.
+//! 6a, 11, 13), as Jepsen's checkers judge theirs. Calls whose outcome is unknown (no
+//! answer, 504 `STORE-unknown`) may or may not have written; every other call's answer is
+//! taken at its word, and the table at the end must agree with all of them. The secrets a
+//! client presents, to the authorizer or to the token endpoint, are judged on the same
+//! windows in which each write's secret can have been, and certainly was, valid.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use super::history::{Call, History, Outcome};
+use super::history::{AppState, Call, History, Outcome};
 
 /// One check: what it judged, and what it found wrong.
 #[derive(Debug, Clone)]
@@ -111,6 +113,7 @@ pub fn check(history: &History) -> Vec<Check> {
         list.sort_by_key(|e| e.sequence);
     }
     let secret_of = |id: &str| -> Option<&str> { writers.get(id).and_then(|w| w.secret) };
+    let validity = Validity::new(history, &events, &writers);
     let mut checks = vec![
         sequences(history, &events),
         event_writers(history, &writers),
@@ -118,7 +121,10 @@ pub fn check(history: &History) -> Vec<Check> {
         successes(history),
         answers(history),
         hashes(history, &events, &writers, &secret_of),
-        authentications(history, &events, &writers),
+        authentications(history, &validity),
+        tokens(history, &validity),
+        token_signatures(history),
+        introspections(history, &validity),
         rotations(history, &events),
         logs(history),
         instances(history),
@@ -305,7 +311,7 @@ fn successes(history: &History) -> Check {
 fn answers(history: &History) -> Check {
     let mut check =
         Check::new("every rightful write answered 200, 503, 504 or 409 (or none); every refusal its own error");
-    for call in history.calls.iter().filter(|c| !matches!(c.door, "authorizer" | "rotation")) {
+    for call in history.calls.iter().filter(|c| c.is_regenerate()) {
         let right = match &call.outcome {
             Outcome::Failed { code: 14 | 4, .. } | Outcome::NoAnswer(_) | Outcome::Unreadable(_) => true,
             Outcome::Secret { .. } => !call.must_fail,
@@ -358,11 +364,19 @@ fn hashes<'a>(
     }
     // (what, secret, hash, must verify): run side by side, bcrypt is the cost here.
     let mut jobs: Vec<(String, &str, &str, bool)> = Vec::new();
+    let seeded: HashMap<&str, &str> = history.seeded.iter().map(|(a, s)| (a.as_str(), s.as_str())).collect();
     for app in &history.apps {
         let list = events.get(app.name.as_str()).map(Vec::as_slice).unwrap_or_default();
         let Some(last) = list.last() else {
-            if app.secret_hash.is_some() {
-                check.violations.push(format!("{}: a hash and no event", app.name));
+            // An app the soak seeded with a secret holds its hash until its first write.
+            match (app.secret_hash.as_deref(), seeded.get(app.name.as_str())) {
+                (Some(hash), Some(secret)) => {
+                    check.checked += 1;
+                    jobs.push((format!("{}: the seeded hash", app.name), secret, hash, true));
+                }
+                (Some(_), None) => check.violations.push(format!("{}: a hash and no event", app.name)),
+                (None, Some(_)) => check.violations.push(format!("{}: seeded with a secret, and no hash", app.name)),
+                (None, None) => {}
             }
             continue;
         };
@@ -441,36 +455,120 @@ struct Window {
     answered: bool,
 }
 
-fn authentications<'a>(
-    history: &'a History,
-    events: &BTreeMap<&str, Vec<&'a super::history::EventRow>>,
-    writers: &HashMap<&str, Writer<'a>>,
-) -> Check {
+/// When each secret an app was given could have been, and certainly was, valid: per app,
+/// each write's window and secret in order (a secret the soak seeded first, as sequence 0),
+/// to judge a call that presented one (SPEC section 11: the current secret, or the
+/// previous one inside its grace).
+struct Validity<'a> {
+    grace: Duration,
+    /// Per app: each write's window and secret, in order; the sequence of row k is k + 1,
+    /// or k where the app's first row is its seeded secret.
+    writes: HashMap<&'a str, Vec<(Window, Option<&'a str>)>>,
+    index: HashMap<(&'a str, &'a str), usize>,
+    seeded: HashSet<&'a str>,
+}
+
+/// How a presented secret stood during a call.
+struct Judged {
+    /// The sequence of the write that gave it (0: the soak seeded it).
+    sequence: u64,
+    own: Window,
+    next: Option<Window>,
+    /// It may have been valid (current, or previous in its grace) at some moment of the call.
+    possible: bool,
+    /// It may have been the current secret at some moment of the call.
+    possible_current: bool,
+    /// It was valid for the whole call: its write had answered, and neither a later write
+    /// nor the end of its grace can have come before the call ended.
+    certain: bool,
+}
+
+impl<'a> Validity<'a> {
+    fn new(
+        history: &'a History,
+        events: &BTreeMap<&'a str, Vec<&'a super::history::EventRow>>,
+        writers: &HashMap<&str, Writer<'a>>,
+    ) -> Self {
+        let mut validity =
+            Validity { grace: history.grace, writes: HashMap::new(), index: HashMap::new(), seeded: HashSet::new() };
+        for (app, secret) in &history.seeded {
+            let known = Window { start: Duration::ZERO, end: Duration::ZERO, answered: true };
+            validity.seeded.insert(app.as_str());
+            validity.index.insert((app.as_str(), secret.as_str()), 0);
+            validity.writes.insert(app.as_str(), vec![(known, Some(secret.as_str()))]);
+        }
+        for (app, list) in events {
+            let rows = validity.writes.entry(app).or_default();
+            for event in list {
+                let writer = writers.get(event.request_id.as_str());
+                let window = match writer {
+                    Some(w) if w.unknown => Window { start: w.started, end: w.ended + history.late, answered: false },
+                    Some(w) => Window { start: w.started, end: w.ended, answered: true },
+                    None => Window { start: Duration::ZERO, end: FOREVER, answered: false },
+                };
+                let secret = writer.and_then(|w| w.secret);
+                if let Some(secret) = secret {
+                    validity.index.insert((app, secret), rows.len());
+                }
+                rows.push((window, secret));
+            }
+        }
+        validity
+    }
+
+    /// `presented` on `app` during a call from `a0` to `a1`; `None`: no write of the app gave it.
+    fn judge(&self, app: &str, presented: &str, a0: Duration, a1: Duration) -> Option<Judged> {
+        let &k = self.index.get(&(app, presented))?;
+        let rows = &self.writes[app];
+        let grace = self.grace;
+        let (own, _) = rows[k];
+        let next = rows.get(k + 1).map(|(w, _)| *w);
+        let after = rows.get(k + 2).map(|(w, _)| *w);
+        // Possibly valid: from the earliest its commit can be, to the latest the next
+        // write can have replaced it (and, with a grace period, the one after that, or
+        // the previous hash's expiry).
+        let possible_current_end = next.map_or(FOREVER, |w| w.end);
+        let possible_end = match next {
+            None => FOREVER,
+            Some(_) if grace.is_zero() => possible_current_end,
+            Some(w) => (w.end + grace + SLOP).min(after.map_or(FOREVER, |w| w.end)),
+        };
+        // Certainly valid: from the answer that said it was written, until the earliest
+        // the next write can have replaced it (or the previous hash's earliest expiry).
+        let certain_start = if own.answered { own.end } else { FOREVER };
+        let certain_end = match next {
+            None => FOREVER,
+            Some(w) if grace.is_zero() => w.start,
+            Some(w) => (w.start + grace).saturating_sub(SLOP).min(after.map_or(FOREVER, |w| w.start)),
+        };
+        Some(Judged {
+            sequence: k as u64 + u64::from(!self.seeded.contains(app)),
+            own,
+            next,
+            possible: a1 >= own.start && a0 <= possible_end,
+            possible_current: a0 <= possible_current_end,
+            certain: a0 >= certain_start && a1 <= certain_end,
+        })
+    }
+}
+
+impl Judged {
+    /// The call and the writes around it, to read a violation by.
+    fn timeline(&self, a0: Duration, a1: Duration) -> String {
+        let ms = |d: Duration| d.as_millis();
+        let next = match self.next {
+            Some(w) => format!("sequence {} from {} ms", self.sequence + 1, ms(w.start)),
+            None => "no later write".into(),
+        };
+        format!("the call {}..{} ms, its write answered at {} ms, {next}", ms(a0), ms(a1), ms(self.own.end))
+    }
+}
+
+fn authentications(history: &History, validity: &Validity<'_>) -> Check {
     let mut check = Check::new(
         "authentications: allowed only while valid, never denied while valid; DynamoDB failing is an error, not a denial",
     );
     let outcomes = authorizer_outcomes(history);
-    let grace = history.grace;
-    // Per app: each write's window and secret, by sequence (index k is sequence k+1).
-    let mut writes: HashMap<&str, Vec<(Window, Option<&str>)>> = HashMap::new();
-    let mut secret_index: HashMap<(&str, &str), usize> = HashMap::new();
-    for (app, list) in events {
-        let mut rows = Vec::new();
-        for (k, event) in list.iter().enumerate() {
-            let writer = writers.get(event.request_id.as_str());
-            let window = match writer {
-                Some(w) if w.unknown => Window { start: w.started, end: w.ended + history.late, answered: false },
-                Some(w) => Window { start: w.started, end: w.ended, answered: true },
-                None => Window { start: Duration::ZERO, end: FOREVER, answered: false },
-            };
-            let secret = writer.and_then(|w| w.secret);
-            if let Some(secret) = secret {
-                secret_index.insert((app, secret), k);
-            }
-            rows.push((window, secret));
-        }
-        writes.insert(app, rows);
-    }
     let mut unavailable = 0;
     for call in history.calls.iter().filter(|c| c.door == "authorizer") {
         let (Some(app), Some(presented)) = (call.app.as_deref(), call.presented.as_deref()) else { continue };
@@ -492,71 +590,308 @@ fn authentications<'a>(
         };
         check.checked += 1;
         let (a0, a1) = (call.started, call.ended);
-        let Some(&k) = secret_index.get(&(app, presented)) else {
+        let Some(judged) = validity.judge(app, presented, a0, a1) else {
             if allowed.is_some() {
                 check.violations.push(format!("{} allowed on {app} a secret that no write of the app gave", call.id));
             }
             continue;
         };
-        let rows = &writes[app];
-        let (own, _) = rows[k];
-        let next = rows.get(k + 1).map(|(w, _)| *w);
-        let after = rows.get(k + 2).map(|(w, _)| *w);
-        // Possibly valid: from the earliest its commit can be, to the latest the next
-        // write can have replaced it (and, with a grace period, the one after that, or
-        // the previous hash's expiry).
-        let possible_current_end = next.map_or(FOREVER, |w| w.end);
-        let possible_end = match next {
-            None => FOREVER,
-            Some(_) if grace.is_zero() => possible_current_end,
-            Some(w) => (w.end + grace + SLOP).min(after.map_or(FOREVER, |w| w.end)),
-        };
-        // Certainly valid: from the answer that said it was written, until the earliest
-        // the next write can have replaced it (or the previous hash's earliest expiry).
-        let certain_start = if own.answered { own.end } else { FOREVER };
-        let certain_end = match next {
-            None => FOREVER,
-            Some(w) if grace.is_zero() => w.start,
-            Some(w) => (w.start + grace).saturating_sub(SLOP).min(after.map_or(FOREVER, |w| w.start)),
-        };
+        let sequence = judged.sequence;
         match allowed {
-            Some(matched) => {
-                if a1 < own.start || a0 > possible_end {
-                    check.violations.push(format!(
-                        "{} allowed on {app} the secret of sequence {} outside the time it was valid",
-                        call.id,
-                        k + 1
-                    ));
-                } else if matched == "current" && a0 > possible_current_end {
-                    check.violations.push(format!(
-                        "{} allowed on {app} the secret of sequence {} as current after sequence {} replaced it",
-                        call.id,
-                        k + 1,
-                        k + 2
-                    ));
-                }
-            }
-            None if a0 >= certain_start && a1 <= certain_end => {
-                let ms = |d: Duration| d.as_millis();
-                let next = match next {
-                    Some(w) => format!("sequence {} from {} ms", k + 2, ms(w.start)),
-                    None => "no later write".into(),
-                };
+            Some(_) if !judged.possible => check.violations.push(format!(
+                "{} allowed on {app} the secret of sequence {sequence} outside the time it was valid",
+                call.id
+            )),
+            Some("current") if !judged.possible_current => check.violations.push(format!(
+                "{} allowed on {app} the secret of sequence {sequence} as current after sequence {} replaced it",
+                call.id,
+                sequence + 1
+            )),
+            None if judged.certain => {
                 check.violations.push(format!(
-                    "{} denied on {app} the secret of sequence {} while it was valid (logged {:?}): \
-                     the call {}..{} ms, its write answered at {} ms, {next}",
+                    "{} denied on {app} the secret of sequence {sequence} while it was valid (logged {:?}): {}",
                     call.id,
-                    k + 1,
                     outcomes.get(call.id.as_str()),
-                    ms(a0),
-                    ms(a1),
-                    ms(own.end),
+                    judged.timeline(a0, a1)
                 ));
             }
-            None => {}
+            _ => {}
         }
     }
     check.apart = Some(("answered StoreUnavailable while DynamoDB failed (no verdict)", unavailable));
+    check
+}
+
+/// The apps of the table by their client id.
+fn apps_by_client(history: &History) -> HashMap<&str, &AppState> {
+    history.apps.iter().filter_map(|a| Some((a.client_id.as_deref()?, a))).collect()
+}
+
+/// `org/project/app` -> (org, project).
+fn org_and_project(app: &str) -> (&str, &str) {
+    let mut parts = app.split('/');
+    (parts.next().unwrap_or(""), parts.next().unwrap_or(""))
+}
+
+const ACTIVE: &str = "ACTIVE";
+
+/// How an OAuth endpoint answered a call's client authentication.
+enum ClientAnswer {
+    /// Authenticated (a token, or an introspection's answer).
+    Accepted,
+    /// `401 invalid_client`.
+    Refused,
+    /// `503 temporarily_unavailable`: the store failed, never a judgement on the client.
+    Unavailable,
+    /// No answer, or one the client could not read (that check's violation).
+    Unknown,
+    /// Anything else: a violation (the soak sends only well-formed requests of granted apps).
+    Other,
+}
+
+fn client_answer(outcome: &Outcome) -> ClientAnswer {
+    match outcome {
+        Outcome::Token { .. } | Outcome::Introspected { .. } => ClientAnswer::Accepted,
+        Outcome::OAuthError { status: 401, error } if error == "invalid_client" => ClientAnswer::Refused,
+        Outcome::OAuthError { status: 503, error } if error == "temporarily_unavailable" => ClientAnswer::Unavailable,
+        Outcome::NoAnswer(_) | Outcome::Unreadable(_) => ClientAnswer::Unknown,
+        _ => ClientAnswer::Other,
+    }
+}
+
+/// SPEC section 13's client authentication, judged as the authorizer's: a token only for
+/// an ACTIVE app's client presenting a secret valid at that moment; a client refused
+/// `invalid_client` only when its secret was not certainly valid (an outage is a 503).
+fn tokens(history: &History, validity: &Validity<'_>) -> Check {
+    let mut check = Check::new(
+        "tokens: issued only to an ACTIVE app's client with a secret valid then; a valid one refused only with 503",
+    );
+    let apps = apps_by_client(history);
+    let mut unavailable = 0;
+    // What the judged calls presented and got, for the report.
+    let mut figures: BTreeMap<&str, u64> = BTreeMap::new();
+    for call in history.calls.iter().filter(|c| c.door == "oauth-token") {
+        let issued = match client_answer(&call.outcome) {
+            ClientAnswer::Accepted => true,
+            ClientAnswer::Refused => false,
+            ClientAnswer::Unavailable => {
+                unavailable += 1;
+                continue;
+            }
+            ClientAnswer::Unknown => continue,
+            ClientAnswer::Other => {
+                let client = call.client.as_deref().unwrap_or("-");
+                check.violations.push(format!("{} (client {client}) answered {}", call.id, describe(&call.outcome)));
+                continue;
+            }
+        };
+        check.checked += 1;
+        let client = call.client.as_deref().unwrap_or("");
+        let (a0, a1) = (call.started, call.ended);
+        let app = apps.get(client);
+        let active = app.is_some_and(|a| a.state.as_deref() == Some(ACTIVE));
+        let judged = app
+            .filter(|_| active)
+            .zip(call.presented.as_deref())
+            .and_then(|(app, presented)| validity.judge(&app.name, presented, a0, a1));
+        let figure = match (issued, app, &judged) {
+            (false, None, _) => "refused: a client id that names no app",
+            (false, Some(_), _) if !active => "refused: the client of an app that is not ACTIVE",
+            (false, _, None) => "refused: a secret no write of the app gave",
+            (false, _, Some(j)) if !j.possible => "refused: a secret replaced, or past its grace",
+            (false, _, Some(j)) if !j.certain => "refused: a secret that may have been valid then",
+            (true, _, Some(j)) if j.certain => "issued: for a secret valid all through the call",
+            (true, _, Some(j)) if j.possible => "issued: for a secret that may have been valid then",
+            _ => "VIOLATED",
+        };
+        *figures.entry(figure).or_default() += 1;
+        let name = app.map_or("-", |a| a.name.as_str());
+        match (issued, app, judged) {
+            (true, None, _) => check
+                .violations
+                .push(format!("{} issued a token to client id {client:?}, which names no app", call.id)),
+            (true, Some(app), _) if !active => check.violations.push(format!(
+                "{} issued a token to {client} of {name}, an app that is {}",
+                call.id,
+                app.state.as_deref().unwrap_or("of no state")
+            )),
+            (true, _, None) => check
+                .violations
+                .push(format!("{} issued a token to {client} of {name} for a secret that no write of it gave", call.id)),
+            (true, _, Some(j)) if !j.possible => check.violations.push(format!(
+                "{} issued a token to {client} of {name} for the secret of sequence {} outside the time it was valid: {}",
+                call.id,
+                j.sequence,
+                j.timeline(a0, a1)
+            )),
+            (false, _, Some(j)) if j.certain => check.violations.push(format!(
+                "{} refused {client} of {name} invalid_client for the secret of sequence {} while it was valid: {}",
+                call.id,
+                j.sequence,
+                j.timeline(a0, a1)
+            )),
+            _ => {}
+        }
+    }
+    figures.remove("VIOLATED");
+    check.notes.extend(figures.iter().map(|(what, n)| format!("{what}: {n}")));
+    check.apart = Some(("answered 503 temporarily_unavailable (DynamoDB failed)", unavailable));
+    check
+}
+
+/// The claims of a token, read without checking it (what the checker compares with).
+fn claims_of(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The keys of the JWKS the run fetched, as `jwt::verify` takes them.
+fn published_keys(history: &History) -> Vec<oidc_client_secret::jwt::PublicKey> {
+    use base64::Engine;
+    let decode = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v.as_str()?).ok();
+    let keys = history.jwks.as_ref().and_then(|j| j["keys"].as_array().cloned()).unwrap_or_default();
+    keys.iter()
+        .filter(|k| k["kty"] == "RSA" && k["alg"] == "RS256")
+        .filter_map(|k| {
+            let key = oidc_client_secret::jwt::PublicKey::from_components(&decode(&k["n"])?, &decode(&k["e"])?);
+            // A JWK whose kid is not its thumbprint is not the key it claims to be.
+            (k["kid"].as_str() == Some(key.kid.as_str())).then_some(key)
+        })
+        .collect()
+}
+
+/// Unix seconds at `at` on the calls' clock.
+fn unix_at(history: &History, at: Duration) -> i64 {
+    (history.epoch + at).as_secs() as i64
+}
+
+/// Every token answered verifies against the JWKS `GET /oauth/v2/keys` published: RS256
+/// with a published `kid` and a signature that verifies, typed `at+jwt`, this issuer, its
+/// client's project in `aud`, `exp` ahead of the answer; and it names its own client.
+fn token_signatures(history: &History) -> Check {
+    let mut check = Check::new(
+        "every issued token verifies against the published JWKS: RS256, its kid, iss, aud, exp; sub and client_id its client",
+    );
+    let keys = published_keys(history);
+    let apps = apps_by_client(history);
+    for call in &history.calls {
+        let Outcome::Token { token } = &call.outcome else { continue };
+        check.checked += 1;
+        if keys.is_empty() {
+            check.violations.push(format!("{}: a token, and no JWKS with an RS256 key to verify it against", call.id));
+            continue;
+        }
+        let client = call.client.as_deref().unwrap_or("");
+        // A token for a client of no app is the tokens check's; its project is then the one it claims.
+        let project = match apps.get(client) {
+            Some(app) => org_and_project(&app.name).1.to_owned(),
+            None => claims_of(token).and_then(|c| c["aud"][0].as_str().map(str::to_owned)).unwrap_or_default(),
+        };
+        let now = unix_at(history, call.ended);
+        match oidc_client_secret::jwt::verify(token, &keys, &history.issuer, &project, now) {
+            Err(rejection) => check.violations.push(format!(
+                "{} (client {client}): the token does not verify against the JWKS ({})",
+                call.id,
+                rejection.reason()
+            )),
+            Ok(claims) if claims.client_id != client || claims.sub != client => check.violations.push(format!(
+                "{}: a token asked for by {client} names client_id {:?}, sub {:?}",
+                call.id, claims.client_id, claims.sub
+            )),
+            Ok(claims) if apps.get(client).is_some_and(|a| org_and_project(&a.name).0 != claims.org) => {
+                check.violations.push(format!("{}: a token for {client} names another org, {:?}", call.id, claims.org))
+            }
+            Ok(_) => {}
+        }
+    }
+    check
+}
+
+/// Introspection (SPEC section 13): a token the endpoint issued is active to an API app of
+/// its project until it expires (its client stays ACTIVE in the soak); a token it did not
+/// issue (the soak forges some), or one for another project, never is; the API app, whose
+/// secret is valid, is refused only as DynamoDB's failures allow (503).
+fn introspections(history: &History, validity: &Validity<'_>) -> Check {
+    let mut check = Check::new(
+        "introspections: an issued token active to its project's API app until it expires, no other token; the API app refused only with 503",
+    );
+    let apps = apps_by_client(history);
+    let issued: HashMap<&str, &Call> = history
+        .calls
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Token { token } => Some((token.as_str(), c)),
+            _ => None,
+        })
+        .collect();
+    let mut unavailable = 0;
+    for call in history.calls.iter().filter(|c| c.door == "oauth-introspect") {
+        let client = call.client.as_deref().unwrap_or("");
+        let (a0, a1) = (call.started, call.ended);
+        let caller = apps.get(client);
+        let active = match (client_answer(&call.outcome), &call.outcome) {
+            (_, Outcome::Introspected { active }) => *active,
+            (ClientAnswer::Refused, _) => {
+                check.checked += 1;
+                let judged =
+                    caller.zip(call.presented.as_deref()).and_then(|(a, p)| validity.judge(&a.name, p, a0, a1));
+                if let Some(j) = judged.filter(|j| j.certain) {
+                    check.violations.push(format!(
+                        "{} refused the API app {client} invalid_client for the secret of sequence {} while it was valid: {}",
+                        call.id,
+                        j.sequence,
+                        j.timeline(a0, a1)
+                    ));
+                }
+                continue;
+            }
+            (ClientAnswer::Unavailable, _) => {
+                unavailable += 1;
+                continue;
+            }
+            (ClientAnswer::Unknown, _) => continue,
+            _ => {
+                check.violations.push(format!("{} (API app {client}) answered {}", call.id, describe(&call.outcome)));
+                continue;
+            }
+        };
+        check.checked += 1;
+        let token = call.token.as_deref().unwrap_or("");
+        let project = caller.map(|a| org_and_project(&a.name).1).unwrap_or("");
+        let claims = claims_of(token);
+        let for_project =
+            claims.as_ref().and_then(|c| c["aud"].as_array().cloned()).is_some_and(|aud| aud.contains(&project.into()));
+        let exp = claims.as_ref().and_then(|c| c["exp"].as_i64()).unwrap_or(0);
+        let client_active = claims
+            .as_ref()
+            .and_then(|c| apps.get(c["client_id"].as_str()?))
+            .is_some_and(|a| a.state.as_deref() == Some(ACTIVE));
+        let issued_by = issued.get(token);
+        let why_not = match issued_by {
+            None => Some("a token the endpoint never issued"),
+            Some(_) if !for_project => Some("a token for another project"),
+            Some(_) if !client_active => Some("a token of a client that is not ACTIVE"),
+            Some(_) if exp <= unix_at(history, a1) => Some("an expired token"),
+            Some(_) => None,
+        };
+        match (active, why_not, issued_by) {
+            (true, Some(why), _) => {
+                check.violations.push(format!("{} (API app {client}) found active {why}", call.id));
+            }
+            (false, None, Some(token_call)) if exp > unix_at(history, a1) + 1 => {
+                check.violations.push(format!(
+                    "{} (API app {client}) found inactive the token {} issued at {} ms, for its project, before its exp",
+                    call.id,
+                    token_call.id,
+                    token_call.ended.as_millis()
+                ));
+            }
+            _ => {}
+        }
+    }
+    check.apart = Some(("answered 503 temporarily_unavailable (DynamoDB failed)", unavailable));
     check
 }
 
@@ -643,13 +978,53 @@ fn runs(text: &str, keep: fn(u8) -> bool) -> impl Iterator<Item = &str> {
     text.split(move |c: char| !c.is_ascii() || !keep(c as u8)).filter(|run| !run.is_empty())
 }
 
+/// Strings to find in a log, each by its last 16 characters: a credential's or a token
+/// part's tail is what differs between them (a form body or a claims part may share its
+/// head with every other), and one lookup per position keeps a long log quick to scan.
+struct Needles<'a>(HashMap<&'a str, Vec<&'a str>>);
+
+const TAIL: usize = 16;
+
+impl<'a> Needles<'a> {
+    fn new(all: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut needles = HashMap::<&str, Vec<&str>>::new();
+        for needle in all.into_iter().filter(|n| n.len() >= TAIL) {
+            needles.entry(&needle[needle.len() - TAIL..]).or_default().push(needle);
+        }
+        Self(needles)
+    }
+
+    /// Whether `run` holds one of the needles whole.
+    fn found_in(&self, run: &str) -> bool {
+        (TAIL..=run.len()).any(|end| {
+            self.0.get(&run[end - TAIL..end]).is_some_and(|list| list.iter().any(|n| run[..end].ends_with(n)))
+        })
+    }
+}
+
+fn base64url(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// A compact JWS (`header.claims.signature`, each base64url, the first two JSON objects,
+/// so `eyJ`...): a token the soak never saw (its answer lost) is still one.
+fn looks_like_a_token(run: &str) -> bool {
+    let parts: Vec<&str> = run.split('.').collect();
+    parts.windows(3).any(|w| w[0].contains("eyJ") && w[1].starts_with("eyJ") && w[2].len() >= TAIL)
+}
+
 fn logs(history: &History) -> Check {
-    let mut check =
-        Check::new("no secret, hash or Authorization value in any log line (nor 64 letters and digits); no empty log");
+    let mut check = Check::new(
+        "no secret, hash, token or Authorization value in any log line (nor 64 letters and digits, nor a JWS); no empty log",
+    );
     let mut secrets: HashSet<&str> = HashSet::new();
+    let mut tokens = Vec::new();
     for call in &history.calls {
         if let Outcome::Secret { secret, .. } = &call.outcome {
             secrets.insert(secret);
+        }
+        if let Outcome::Token { token } = &call.outcome {
+            tokens.extend(token.split('.'));
         }
         if let Some(presented) = &call.presented {
             secrets.insert(presented);
@@ -658,9 +1033,10 @@ fn logs(history: &History) -> Check {
     for run in &history.runs {
         secrets.extend(run.pending.as_deref());
     }
+    secrets.extend(history.seeded.iter().map(|(_, s)| s.as_str()));
     let lengths: HashSet<usize> = secrets.iter().map(|s| s.len()).collect();
-    let credentials: HashSet<&str> = history.authorizations.iter().map(|a| a.rsplit(' ').next().unwrap_or(a)).collect();
-    let credential_lengths: HashSet<usize> = credentials.iter().map(|c| c.len()).collect();
+    let credentials = Needles::new(history.authorizations.iter().map(|a| a.rsplit(' ').next().unwrap_or(a)));
+    let tokens = Needles::new(tokens);
     let hashes: Vec<&str> =
         history.apps.iter().flat_map(|a| [a.secret_hash.as_deref(), a.previous_hash.as_deref()]).flatten().collect();
     // A hash in modular-crypt form, as text or as the decimal bytes a signer's trace prints.
@@ -688,9 +1064,14 @@ fn logs(history: &History) -> Check {
                 found.push("what looks like a client secret (64 letters and digits)");
             }
             if runs(line, |b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
-                .any(|run| windows(run, &credential_lengths, &credentials))
+                .any(|run| credentials.found_in(run))
             {
                 found.push("an Authorization value");
+            }
+            if runs(line, base64url).any(|run| tokens.found_in(run)) {
+                found.push("a token (a part of one the token endpoint answered)");
+            } else if runs(line, |b| base64url(b) || b == b'.').any(looks_like_a_token) {
+                found.push("what looks like a token (a compact JWS)");
             }
             if markers.iter().any(|m| line.contains(m))
                 || hashes.iter().any(|h| h.get(7..).is_some_and(|tail| line.contains(tail)))
@@ -778,6 +1159,15 @@ fn coverage(history: &History) -> Check {
     };
     need("authentications allowed".into(), judged(true), m.allowed);
     need("authentications denied".into(), judged(false), m.denied);
+    let oauth = |door: &str, counted: fn(&Outcome) -> bool| {
+        history.calls.iter().filter(|c| c.door == door && counted(&c.outcome)).count() as u64
+    };
+    let issued = oauth("oauth-token", |o| matches!(o, Outcome::Token { .. }));
+    need("tokens issued".into(), issued, m.tokens_issued);
+    let refused = oauth("oauth-token", |o| matches!(client_answer(o), ClientAnswer::Refused));
+    need("token requests refused invalid_client".into(), refused, m.tokens_refused);
+    let introspected = oauth("oauth-introspect", |o| matches!(o, Outcome::Introspected { .. }));
+    need("introspections answered".into(), introspected, m.introspections);
     let finished = history.runs.iter().filter(|r| r.finished).count() as u64;
     need("rotations finished".into(), finished, m.finished_rotations);
     for kind in &m.fault_kinds {

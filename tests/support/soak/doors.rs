@@ -356,3 +356,75 @@ pub fn read(response: &Value, transport: Transport, v1: bool) -> Outcome {
     };
     result.unwrap_or_else(|why| Outcome::Unreadable(format!("HTTP {status}: {why}")))
 }
+
+/// The oauth function's paths (SPEC section 13).
+pub const TOKEN_PATH: &str = "/oauth/v2/token";
+pub const INTROSPECT_PATH: &str = "/oauth/v2/introspect";
+pub const KEYS_PATH: &str = "/oauth/v2/keys";
+
+/// An HTTP API payload 2.0 event for an oauth route (no authorizer); a form body arrives
+/// base64-encoded, as API Gateway sends a body that is not text. Its body as the event
+/// carries it too, for the log scan.
+pub fn oauth_event(method: &str, path: &str, authorization: Option<&str>, form: Option<&str>) -> (Vec<u8>, String) {
+    let mut headers = Vec::new();
+    if let Some(authorization) = authorization {
+        headers.push(("authorization".to_owned(), authorization.to_owned()));
+    }
+    if form.is_some() {
+        headers.push(("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()));
+    }
+    let body = form.map(|f| STANDARD.encode(f));
+    let base64 = body.is_some();
+    let call = Call { method: method.into(), path: path.into(), path_parameters: None, headers, body, base64 };
+    let mut event = support::http_v2_event_with(&call, None);
+    event["routeKey"] = json!(format!("{method} {path}"));
+    event["requestContext"]["routeKey"] = event["routeKey"].clone();
+    (serde_json::to_vec(&event).unwrap(), call.body.unwrap_or_default())
+}
+
+/// The HTTP status of each RFC 6749 error the oauth function answers (SPEC section 13).
+fn oauth_status(error: &str) -> Option<u64> {
+    match error {
+        "invalid_request" | "unsupported_grant_type" | "invalid_scope" | "unauthorized_client" | "invalid_grant" => {
+            Some(400)
+        }
+        "invalid_client" => Some(401),
+        "server_error" => Some(500),
+        "temporarily_unavailable" => Some(503),
+        _ => None,
+    }
+}
+
+/// What an OAuth client reads in a token or introspection answer: a token, `active`, or
+/// an RFC 6749 error whose status is its own (a 401 with its `WWW-Authenticate`), each
+/// with `Cache-Control: no-store`; anything else is unreadable.
+pub fn read_oauth(response: &Value, introspect: bool) -> Outcome {
+    let status = response["statusCode"].as_u64().unwrap_or(0);
+    let result = (|| {
+        let body: Value = serde_json::from_slice(&body_bytes(response)?).map_err(|e| format!("not JSON: {e}"))?;
+        if header(response, "cache-control") != Some("no-store") {
+            return Err(format!("an answer without Cache-Control: no-store: {body}"));
+        }
+        match (status, introspect) {
+            (200, false) => {
+                let token = body["access_token"].as_str().ok_or("200 without an access_token")?;
+                if body["token_type"] != "Bearer" {
+                    return Err(format!("token_type {}", body["token_type"]));
+                }
+                Ok(Outcome::Token { token: token.to_owned() })
+            }
+            (200, true) => Ok(Outcome::Introspected { active: body["active"].as_bool().ok_or("200 without active")? }),
+            _ => {
+                let error = body["error"].as_str().ok_or_else(|| format!("an error without error: {body}"))?;
+                if oauth_status(error) != Some(status) {
+                    return Err(format!("error {error} with HTTP status {status}"));
+                }
+                if status == 401 && header(response, "www-authenticate") != Some("Basic realm=\"oauth\"") {
+                    return Err("a 401 without WWW-Authenticate: Basic realm=\"oauth\"".into());
+                }
+                Ok(Outcome::OAuthError { status: status as u16, error: error.to_owned() })
+            }
+        }
+    })();
+    result.unwrap_or_else(|why: String| Outcome::Unreadable(format!("HTTP {status}: {why}")))
+}

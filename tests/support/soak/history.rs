@@ -35,6 +35,21 @@ pub enum Outcome {
         /// The runtime's `errorMessage`.
         message: String,
     },
+    /// The token endpoint answered 200 with this access token.
+    Token {
+        token: String,
+    },
+    /// `GET /oauth/v2/keys` answered 200 with this JWKS.
+    Jwks(serde_json::Value),
+    /// The introspection endpoint answered 200: whether the token is active.
+    Introspected {
+        active: bool,
+    },
+    /// An OAuth endpoint answered an RFC 6749 error: its HTTP status and `error`.
+    OAuthError {
+        status: u16,
+        error: String,
+    },
     /// No answer: the instance was killed, exited, or the client gave up.
     NoAnswer(NoAnswer),
     /// An answer the soak could not read (a violation of its own).
@@ -58,6 +73,11 @@ impl Outcome {
             Outcome::Denied => "denied".into(),
             Outcome::Unavailable => "unavailable".into(),
             Outcome::Step => "ok".into(),
+            Outcome::Token { .. } => "200 token".into(),
+            Outcome::Jwks(_) => "200 jwks".into(),
+            Outcome::Introspected { active: true } => "active".into(),
+            Outcome::Introspected { active: false } => "inactive".into(),
+            Outcome::OAuthError { status, error } => format!("{status} {error}"),
             Outcome::StepFailed { kind, unknown: true, .. } => format!("{kind} (unknown)"),
             Outcome::StepFailed { kind, .. } => kind.clone(),
             Outcome::NoAnswer(NoAnswer::Killed) => "killed".into(),
@@ -107,9 +127,12 @@ pub struct Call {
     /// The Lambda request id: events name their writer by it.
     pub id: String,
     pub instance: String,
-    /// `v1-oidc`, `v1-api`, `v2`, `v2beta`, `authorizer`, `rotation`.
+    /// `v1-oidc`, `v1-api`, `v2`, `v2beta`, `authorizer`, `rotation`, or the oauth
+    /// function's `oauth-token`, `oauth-introspect`, `oauth-keys`.
     pub door: &'static str,
-    /// `rest`, `grpc-web`, `connect-json`, ...; the step for rotation calls.
+    /// `rest`, `grpc-web`, `connect-json`, ...; the step for rotation calls; for a token
+    /// request, the client authentication and what the soak meant to present (`basic
+    /// current`, `post wrong`, ...).
     pub transport: &'static str,
     pub app: Option<AppName>,
     /// When the call was handed to the instance, and when its outcome was known, from
@@ -124,13 +147,29 @@ pub struct Call {
     pub refusal: &'static [u32],
     /// The secret an authentication presented.
     pub presented: Option<String>,
+    /// The client id a token request or an introspection presented (the checker finds
+    /// its app, if any, in the table).
+    pub client: Option<String>,
+    /// The token an introspection asked about.
+    pub token: Option<String>,
 }
 
 impl Call {
+    /// Whether this call is one of the oauth function's (none of them writes).
+    pub fn is_oauth(&self) -> bool {
+        self.door.starts_with("oauth-")
+    }
+
+    /// Whether this call is a regenerate door's.
+    pub fn is_regenerate(&self) -> bool {
+        !matches!(self.door, "authorizer" | "rotation") && !self.is_oauth()
+    }
+
     /// Whether this call may have written an event: a regenerate call that answered a
     /// secret or nothing definite, a rotation `setSecret` that succeeded or is unknown.
     pub fn may_write(&self) -> bool {
         match self.door {
+            _ if self.is_oauth() => false,
             "authorizer" => false,
             "rotation" => self.transport == "setSecret" && (self.outcome == Outcome::Step || self.outcome.unknown()),
             _ => matches!(self.outcome, Outcome::Secret { .. }) || self.outcome.unknown(),
@@ -142,6 +181,9 @@ impl Call {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub name: AppName,
+    pub client_id: Option<String>,
+    /// `ACTIVE`, `INACTIVE`, `REMOVED` (no door changes it: the soak seeds it).
+    pub state: Option<String>,
     pub sequence: u64,
     pub secret_hash: Option<String>,
     pub previous_hash: Option<String>,
@@ -199,8 +241,20 @@ pub struct History {
     pub instances: Vec<InstanceRecord>,
     /// Each instance's log: its name and its text.
     pub logs: Vec<(String, String)>,
-    /// The `Authorization` values sent to the authorizer.
+    /// The credentials sent as they travel in an event: the `Authorization` values sent to
+    /// the authorizer and the token endpoint, and the base64 form bodies that carry a
+    /// `client_secret`.
     pub authorizations: Vec<String>,
+    /// Secrets the soak gave apps when it seeded them (no event of theirs): each is the
+    /// app's from the start until its first write.
+    pub seeded: Vec<(AppName, String)>,
+    /// The JWKS `GET /oauth/v2/keys` published (fetched once per run), and the issuer the
+    /// oauth instances were given.
+    pub jwks: Option<serde_json::Value>,
+    pub issuer: String,
+    /// The wall clock at the start of the soak, the origin of the calls' times (a token's
+    /// `exp` is Unix time).
+    pub epoch: Duration,
     /// `SECRET_GRACE_SECONDS` of the writers.
     pub grace: Duration,
     /// How long after its call ended a write without a definite answer may still land
@@ -238,6 +292,11 @@ pub struct Minimums {
     pub allowed: u64,
     pub denied: u64,
     pub finished_rotations: u64,
+    /// Token requests that got a token, and that were refused `invalid_client`;
+    /// introspections answered (active or not).
+    pub tokens_issued: u64,
+    pub tokens_refused: u64,
+    pub introspections: u64,
     /// Faults of each of these kinds (by name), at least `faults_per_kind`.
     pub fault_kinds: Vec<&'static str>,
     pub faults_per_kind: u64,

@@ -8,8 +8,10 @@
 //! cold ones (one writer each), through every door and transport, with a share of calls
 //! that must be refused; `verify-secret` instances authenticate with the current, the
 //! previous and a wrong secret; one `rotate-secret` instance runs whole rotations through
-//! moto's Secrets Manager. Instances are SIGKILLed at random in the middle of a request
-//! and replaced.
+//! moto's Secrets Manager; `oauth` instances ask for tokens (with the current secret, the
+//! previous one, a wrong one, an unknown client id, an INACTIVE app's client) and API apps
+//! introspect the tokens they got, signed by a KMS key on moto. Instances are SIGKILLed at
+//! random in the middle of a request and replaced.
 
 pub mod chaos;
 pub mod checker;
@@ -17,12 +19,13 @@ pub mod doors;
 pub mod history;
 pub mod lambda;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use oidc_client_secret::authorizer::{STORE_UNAVAILABLE, UNAUTHORIZED};
 use oidc_client_secret::regenerate::APP_WRITE_PERMISSION;
@@ -50,8 +53,9 @@ pub struct Config {
     pub regenerate: usize,
     pub verify: usize,
     pub rotate: usize,
-    /// The function binaries: `regenerate-secret`, `verify-secret`, `rotate-secret`.
-    pub binaries: [PathBuf; 3],
+    pub oauth: usize,
+    /// The function binaries: `regenerate-secret`, `verify-secret`, `rotate-secret`, `oauth`.
+    pub binaries: [PathBuf; 4],
     pub grace: Duration,
     /// An instance's RSS is taken after this many of its requests, and compared at its end.
     pub rss_after: u64,
@@ -77,6 +81,7 @@ impl Config {
             regenerate: var("SOAK_REGENERATE", defaults.regenerate),
             verify: var("SOAK_VERIFY", defaults.verify),
             rotate: var("SOAK_ROTATE", defaults.rotate),
+            oauth: var("SOAK_OAUTH", defaults.oauth),
             grace: Duration::from_secs(var("SOAK_GRACE_SECONDS", defaults.grace.as_secs())),
             rss_after: var("SOAK_RSS_AFTER", defaults.rss_after),
             min_ok_per_door: var("SOAK_MIN_OK_PER_DOOR", defaults.min_ok_per_door),
@@ -84,7 +89,7 @@ impl Config {
         };
         if let Ok(dir) = std::env::var("SOAK_BIN_DIR") {
             let dir = PathBuf::from(dir);
-            config.binaries = ["regenerate-secret", "verify-secret", "rotate-secret"].map(|b| dir.join(b));
+            config.binaries = ["regenerate-secret", "verify-secret", "rotate-secret", "oauth"].map(|b| dir.join(b));
         }
         for binary in &config.binaries {
             assert!(binary.exists(), "{} is missing", binary.display());
@@ -107,6 +112,14 @@ const OUTSIDER: &str = "soak-outsider";
 const HOME_ORG: &str = "soak-org-0";
 const ORGS: usize = 8;
 const COLD_PER_WRITER: usize = 10;
+/// The oauth instances' issuer, and their tokens' lifetime (longer than any soak, so an
+/// issued token is active whenever it is introspected).
+const ISSUER: &str = "https://soak.example.com";
+const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// The INACTIVE app whose client, with its right secret, must never get a token.
+const INACTIVE_APP: &str = "inactive";
+/// The issued tokens the oauth instances keep to introspect (the most recent).
+const KEPT_TOKENS: usize = 128;
 
 #[derive(Debug, Clone)]
 struct AppSpec {
@@ -124,6 +137,16 @@ impl AppSpec {
     }
 }
 
+/// An app the soak gives a secret when it seeds it, never written by a door: the API apps
+/// that introspect (one per project) and the INACTIVE app.
+#[derive(Debug, Clone)]
+struct Seeded {
+    name: String,
+    project: String,
+    client_id: String,
+    secret: String,
+}
+
 /// What the instances share while they run.
 struct Shared {
     config: Config,
@@ -137,7 +160,14 @@ struct Shared {
     apps: Vec<AppSpec>,
     /// The secrets each app's clients have been given, latest last.
     known: Mutex<HashMap<String, Vec<String>>>,
+    /// Introspectors by project, and the INACTIVE app.
+    introspectors: BTreeMap<String, Seeded>,
+    inactive: Seeded,
+    /// Tokens the token endpoint answered, with their client's project, for introspection.
+    tokens: Mutex<VecDeque<(String, String)>>,
     env: Vec<(String, String)>,
+    /// What only the oauth instances are given (the KMS endpoint, the signing key, ...).
+    oauth_env: Vec<(String, String)>,
     logs: PathBuf,
 }
 
@@ -205,6 +235,9 @@ impl Slot {
     ) -> Instance {
         let name = format!("{function}-{index}.{generation}");
         let mut env = shared.env.clone();
+        if function == "oauth" {
+            env.extend(shared.oauth_env.iter().cloned());
+        }
         if index == 0 {
             // The first instance of each function logs at the most verbose settings a user
             // can make (the SDK's and hyper's traces, the signer's input): still no secret,
@@ -366,7 +399,7 @@ fn regenerate_call(shared: &Shared, slot: usize) -> Planned {
 }
 
 async fn regenerate_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>, Vec<Call>) {
-    let [binary, _, _] = shared.config.binaries.clone();
+    let [binary, _, _, _] = shared.config.binaries.clone();
     let mut slot = Slot::start(&shared, "regenerate-secret", index, binary, HTTP_TIMEOUT).await;
     while shared.ticket() {
         let Planned { event, door, transport, app, must_fail, refusal, v1 } = regenerate_call(&shared, index);
@@ -392,6 +425,8 @@ async fn regenerate_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceReco
             must_fail,
             refusal,
             presented: None,
+            client: None,
+            token: None,
         });
     }
     slot.finish().await
@@ -408,7 +443,7 @@ fn random_secret() -> String {
 }
 
 async fn verify_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>, Vec<Call>, Vec<String>) {
-    let [_, binary, _] = shared.config.binaries.clone();
+    let [_, binary, _, _] = shared.config.binaries.clone();
     let mut slot = Slot::start(&shared, "verify-secret", index, binary, HTTP_TIMEOUT).await;
     let rest_template: Value = serde_json::from_slice(
         &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/events/authorizer-rest-request-allowed.json")).unwrap(),
@@ -464,10 +499,221 @@ async fn verify_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>,
             must_fail: false,
             refusal: &[],
             presented: Some(presented),
+            client: None,
+            token: None,
         });
     }
     let (records, calls) = slot.finish().await;
     (records, calls, authorizations)
+}
+
+/// What a token request presents, as the soak means it (the checker judges what the table
+/// and the history say, not this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presenting {
+    /// The latest secret the app's clients were given.
+    Current,
+    /// The one before it: inside its grace, or after it, as the writes' timing has it.
+    Previous,
+    /// A secret no write gave.
+    Wrong,
+    /// A client id that names no app (with a real secret of another app).
+    Unknown,
+    /// The INACTIVE app's client with its right secret.
+    Inactive,
+}
+
+/// The report's row of a token request: how the client authenticated, what it presented.
+fn token_label(post: bool, presenting: Presenting) -> &'static str {
+    match (post, presenting) {
+        (false, Presenting::Current) => "basic current",
+        (false, Presenting::Previous) => "basic previous",
+        (false, Presenting::Wrong) => "basic wrong",
+        (false, Presenting::Unknown) => "basic unknown",
+        (false, Presenting::Inactive) => "basic inactive",
+        (true, Presenting::Current) => "post current",
+        (true, Presenting::Previous) => "post previous",
+        (true, Presenting::Wrong) => "post wrong",
+        (true, Presenting::Unknown) => "post unknown",
+        (true, Presenting::Inactive) => "post inactive",
+    }
+}
+
+fn form_encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// One oauth call: which door, the report's row, and what its client presented.
+struct OAuthCall {
+    door: &'static str,
+    label: &'static str,
+    event: Vec<u8>,
+    client: Option<String>,
+    presented: Option<String>,
+    token: Option<String>,
+}
+
+impl Slot {
+    /// Invokes an oauth instance, reads its answer as an OAuth client does, records the call.
+    async fn oauth(&mut self, shared: &Shared, call: OAuthCall) -> Outcome {
+        let (id, started, ended, reply) = self.invoke(shared, call.event).await;
+        let outcome = match &reply {
+            Reply::Response(answer) if call.door == "oauth-keys" => match answer["statusCode"].as_u64() {
+                Some(200) => match answer["body"].as_str().and_then(|b| serde_json::from_str::<Value>(b).ok()) {
+                    Some(jwks) => Outcome::Jwks(jwks),
+                    None => Outcome::Unreadable(format!("a JWKS that is not JSON: {answer}")),
+                },
+                _ => doors::read_oauth(answer, false),
+            },
+            Reply::Response(answer) => doors::read_oauth(answer, call.door == "oauth-introspect"),
+            Reply::Error(error) => Outcome::Unreadable(format!("the oauth function failed: {error}")),
+            other => no_answer(other).unwrap(),
+        };
+        self.calls.push(Call {
+            id,
+            instance: self.instance.name.clone(),
+            door: call.door,
+            transport: call.label,
+            app: None,
+            started,
+            ended,
+            outcome: outcome.clone(),
+            must_fail: false,
+            refusal: &[],
+            presented: call.presented,
+            client: call.client,
+            token: call.token,
+        });
+        outcome
+    }
+}
+
+/// One token request, planned, with the credential as its event carries it (the
+/// `Authorization` value or the base64 body), and its client's project.
+fn token_request(shared: &Shared) -> (OAuthCall, String, Option<String>) {
+    let mut rng = rand::rng();
+    let app = pick(&shared.apps.iter().collect::<Vec<_>>()).clone();
+    let known = shared.known.lock().unwrap().get(&app.name()).cloned().unwrap_or_default();
+    let (mut client_id, mut project) = (app.client_id.clone(), Some(app.target.project.clone()));
+    let presenting = match rng.random_range(0..20) {
+        0..9 if !known.is_empty() => Presenting::Current,
+        9..13 if known.len() >= 2 => Presenting::Previous,
+        13..16 if !known.is_empty() => Presenting::Unknown,
+        16..18 => Presenting::Inactive,
+        _ => Presenting::Wrong,
+    };
+    let secret = match presenting {
+        Presenting::Current => known[known.len() - 1].clone(),
+        Presenting::Previous => known[known.len() - 2].clone(),
+        Presenting::Wrong => random_secret(),
+        Presenting::Unknown => {
+            client_id = format!("ghost-{}@{}", rng.random_range(0..1000), app.target.project);
+            project = None;
+            known[known.len() - 1].clone()
+        }
+        Presenting::Inactive => {
+            client_id = shared.inactive.client_id.clone();
+            project = Some(shared.inactive.project.clone());
+            shared.inactive.secret.clone()
+        }
+    };
+    let post = rng.random_bool(0.5);
+    let grant = "grant_type=client_credentials";
+    let (event, credential) = if post {
+        let form = format!("{grant}&client_id={}&client_secret={}", form_encode(&client_id), form_encode(&secret));
+        doors::oauth_event("POST", doors::TOKEN_PATH, None, Some(&form))
+    } else {
+        let authorization = basic(&client_id, &secret);
+        (doors::oauth_event("POST", doors::TOKEN_PATH, Some(&authorization), Some(grant)).0, authorization)
+    };
+    let call = OAuthCall {
+        door: "oauth-token",
+        label: token_label(post, presenting),
+        event,
+        client: Some(client_id),
+        presented: Some(secret),
+        token: None,
+    };
+    (call, credential, project)
+}
+
+/// A token with one character of its signature changed: one the endpoint never issued.
+fn forged(token: &str) -> String {
+    let mut bytes = token.as_bytes().to_vec();
+    // Well inside the signature: its last character also holds padding bits.
+    let at = bytes.len() - 20;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("base64url")
+}
+
+/// An introspection of a token the soak got, by an API app, with the credentials as its
+/// event carries them.
+fn introspection(shared: &Shared) -> Option<(OAuthCall, [String; 2])> {
+    let mut rng = rand::rng();
+    let (project, token) = {
+        let tokens = shared.tokens.lock().unwrap();
+        tokens.get(rng.random_range(0..tokens.len().max(1)))?.clone()
+    };
+    // Mostly its own project's API app with the token as it got it; now and then a forged
+    // token, or another project's API app (for which the token is not meant).
+    let own = shared.introspectors[&project].clone();
+    let (label, introspector, token) = match rng.random_range(0..10) {
+        0 => ("forged token", own, forged(&token)),
+        1 => {
+            let other = shared.introspectors.values().find(|i| i.project != project).unwrap_or(&own).clone();
+            ("another project's", other, token)
+        }
+        _ => ("own project's", own, token),
+    };
+    let authorization = basic(&introspector.client_id, &introspector.secret);
+    let (event, body) =
+        doors::oauth_event("POST", doors::INTROSPECT_PATH, Some(&authorization), Some(&format!("token={token}")));
+    let call = OAuthCall {
+        door: "oauth-introspect",
+        label,
+        event,
+        client: Some(introspector.client_id),
+        presented: Some(introspector.secret),
+        token: Some(token),
+    };
+    Some((call, [authorization, body]))
+}
+
+async fn oauth_slot(shared: Arc<Shared>, index: usize) -> (Vec<InstanceRecord>, Vec<Call>, Vec<String>, Option<Value>) {
+    let [_, _, _, binary] = shared.config.binaries.clone();
+    let mut slot = Slot::start(&shared, "oauth", index, binary, HTTP_TIMEOUT).await;
+    let mut credentials = Vec::new();
+    let mut jwks = None;
+    // The JWKS, once per run: what every issued token must verify against.
+    while index == 0 && jwks.is_none() && shared.ticket() {
+        let (event, _) = doors::oauth_event("GET", doors::KEYS_PATH, None, None);
+        let call = OAuthCall { door: "oauth-keys", label: "jwks", event, client: None, presented: None, token: None };
+        if let Outcome::Jwks(published) = slot.oauth(&shared, call).await {
+            jwks = Some(published);
+        }
+    }
+    while shared.ticket() {
+        if rand::rng().random_bool(0.3)
+            && let Some((call, sent)) = introspection(&shared)
+        {
+            credentials.extend(sent);
+            slot.oauth(&shared, call).await;
+            continue;
+        }
+        let (call, credential, project) = token_request(&shared);
+        credentials.push(credential);
+        if let (Outcome::Token { token }, Some(project)) = (slot.oauth(&shared, call).await, project)
+            && shared.introspectors.contains_key(&project)
+        {
+            let mut tokens = shared.tokens.lock().unwrap();
+            tokens.push_back((project, token));
+            if tokens.len() > KEPT_TOKENS {
+                tokens.pop_front();
+            }
+        }
+    }
+    let (records, calls) = slot.finish().await;
+    (records, calls, credentials, jwks)
 }
 
 const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
@@ -479,7 +725,7 @@ async fn rotate_slot(
     index: usize,
     store: DynamoStore,
 ) -> (Vec<InstanceRecord>, Vec<Call>, Vec<RotationRun>) {
-    let [_, _, binary] = shared.config.binaries.clone();
+    let [_, _, binary, _] = shared.config.binaries.clone();
     let secrets = support::secrets_client().await;
     let mut slot = Slot::start(&shared, "rotate-secret", index, binary, ROTATION_TIMEOUT).await;
     let apps: Vec<AppSpec> = shared.apps.iter().filter(|a| a.rotation_arn.is_some()).cloned().collect();
@@ -534,6 +780,8 @@ async fn rotate_slot(
                     must_fail: false,
                     refusal: &[],
                     presented: None,
+                    client: None,
+                    token: None,
                 });
                 if ok {
                     if step == "setSecret"
@@ -592,6 +840,8 @@ async fn snapshot(store: &DynamoStore) -> (Vec<AppState>, Vec<EventRow>) {
             let (project, app) = rest.split_once('#').unwrap_or((rest, ""));
             apps.push(AppState {
                 name: format!("{org}/{project}/{app}"),
+                client_id: text(&item, "clientId"),
+                state: text(&item, "state"),
                 sequence: text(&item, "sequence").and_then(|s| s.parse().ok()).unwrap_or(0),
                 secret_hash: text(&item, "secretHash"),
                 previous_hash: text(&item, "previousSecretHash"),
@@ -610,7 +860,31 @@ async fn snapshot(store: &DynamoStore) -> (Vec<AppState>, Vec<EventRow>) {
     (apps, events)
 }
 
-async fn seed(store: &DynamoStore, config: &Config) -> Vec<AppSpec> {
+/// An app seeded with a secret of the soak's (its hash set behind the doors' back, as
+/// `admin import` would): the introspecting API apps and the INACTIVE app.
+async fn seed_with_secret(store: &DynamoStore, new: NewApp) -> Seeded {
+    let secret = random_secret();
+    let hash = bcrypt::hash(&secret, oidc_client_secret::secret::DEFAULT_COST).unwrap();
+    let key = new.key.clone();
+    let client_id = new.client_id.clone();
+    support::seed_app(store, new).await;
+    support::set_app_attribute(store, &key, "secretHash", Some(AttributeValue::S(hash))).await;
+    Seeded {
+        name: format!("{}/{}/{}", key.org, key.project, key.app),
+        project: key.project.to_string(),
+        client_id,
+        secret,
+    }
+}
+
+/// The grant SPEC section 13 asks of an app before it gets a token.
+async fn grant_client_credentials(store: &DynamoStore, key: &oidc_client_secret::app::AppKey) {
+    let grant = AttributeValue::Ss(vec!["client_credentials".into()]);
+    support::set_app_attribute(store, key, "grantTypes", Some(grant)).await;
+}
+
+/// The apps the doors write, the introspectors by project, and the INACTIVE app.
+async fn seed(store: &DynamoStore, config: &Config) -> (Vec<AppSpec>, BTreeMap<String, Seeded>, Seeded) {
     let mut apps = Vec::new();
     let target = |org: usize, app: String, app_type: &'static str| Target {
         org: format!("soak-org-{org}"),
@@ -662,8 +936,23 @@ async fn seed(store: &DynamoStore, config: &Config) -> Vec<AppSpec> {
             rotation_secret_arn: app.rotation_arn.clone(),
             ..NewApp::oidc(support::key(&app.target.org, &app.target.project, &app.target.app), app.client_id.clone())
         };
+        let key = new.key.clone();
         support::seed_app(store, new).await;
+        grant_client_credentials(store, &key).await;
     }
+    let mut introspectors = BTreeMap::new();
+    for org in 0..ORGS {
+        let (org, project) = (format!("soak-org-{org}"), format!("soak-proj-{org}"));
+        let new = NewApp {
+            app_type: "API".into(),
+            ..NewApp::oidc(support::key(&org, &project, "introspector"), format!("introspector@{project}"))
+        };
+        introspectors.insert(project, seed_with_secret(store, new).await);
+    }
+    let key = support::key(HOME_ORG, "soak-proj-0", INACTIVE_APP);
+    let new = NewApp { state: "INACTIVE".into(), ..NewApp::oidc(key.clone(), format!("{INACTIVE_APP}@soak-proj-0")) };
+    let inactive = seed_with_secret(store, new).await;
+    grant_client_credentials(store, &key).await;
     let spa = NewApp {
         auth_method: "NONE".into(),
         ..NewApp::oidc(support::key(HOME_ORG, "soak-proj-0", "soak-spa"), "soak-spa@soak-proj-0")
@@ -673,7 +962,7 @@ async fn seed(store: &DynamoStore, config: &Config) -> Vec<AppSpec> {
         support::seed_member(store, &format!("soak-org-{org}"), None, WRITER, &[APP_WRITE_PERMISSION]).await;
     }
     support::seed_member(store, "soak-outsiders", None, OUTSIDER, &[APP_WRITE_PERMISSION]).await;
-    apps
+    (apps, introspectors, inactive)
 }
 
 /// The outcome of a soak: its history, the checks, and the report's figures.
@@ -707,6 +996,9 @@ fn minimums(config: &Config, apps: &[AppSpec]) -> Minimums {
         allowed: u64::from(config.verify > 0),
         denied: u64::from(config.verify > 0),
         finished_rotations: u64::from(config.rotate > 0),
+        tokens_issued: if config.oauth > 0 { config.min_ok_per_door } else { 0 },
+        tokens_refused: if config.oauth > 0 { config.min_ok_per_door } else { 0 },
+        introspections: if config.oauth > 0 { config.min_ok_per_door } else { 0 },
         fault_kinds: if faults { chaos::Fault::ALL.iter().map(|f| f.name()).collect() } else { Vec::new() },
         faults_per_kind: u64::from(faults),
         transact_faults: u64::from(faults && config.regenerate > 0),
@@ -717,7 +1009,7 @@ fn minimums(config: &Config, apps: &[AppSpec]) -> Minimums {
 /// Runs a soak against the DynamoDB Local and moto that `scripts/local-services.sh` started.
 pub async fn run(config: Config) -> Report {
     let store = support::empty_table().await;
-    let apps = seed(&store, &config).await;
+    let (apps, introspectors, inactive) = seed(&store, &config).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run under scripts/local-services.sh");
     let proxy = chaos::Chaos::start(&upstream, config.fault_rate).await;
     let logs = std::env::temp_dir().join(format!("soak-{}", store.table()));
@@ -738,6 +1030,21 @@ pub async fn run(config: Config) -> Report {
         ("SECRET_GRACE_SECONDS".into(), config.grace.as_secs().to_string()),
     ];
     env.retain(|(_, v)| !v.is_empty());
+    let mut oauth_env = Vec::new();
+    if config.oauth > 0 {
+        // KMS straight on moto (no faults there), in the region the key was made in.
+        let kms = oidc_client_secret::kms::client_from_env().await;
+        let key = oidc_client_secret::kms::create_signing_key(&kms).await.expect("a signing key on moto's KMS");
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_KMS").expect("run under scripts/local-services.sh");
+        oauth_env = vec![
+            ("AWS_ENDPOINT_URL_KMS".into(), endpoint),
+            ("TOKEN_SIGNING_KEYS".into(), key),
+            ("ISSUER".into(), ISSUER.into()),
+            ("TOKEN_LIFETIME_SECONDS".into(), TOKEN_LIFETIME.as_secs().to_string()),
+        ];
+    }
+    let seeded: Vec<(String, String)> =
+        introspectors.values().chain([&inactive]).map(|s| (s.name.clone(), s.secret.clone())).collect();
     println!("soak: table {}, logs in {}", store.table(), logs.display());
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -747,7 +1054,11 @@ pub async fn run(config: Config) -> Report {
         kills: AtomicU64::new(0),
         apps,
         known: Mutex::default(),
+        introspectors,
+        inactive,
+        tokens: Mutex::default(),
         env,
+        oauth_env,
         logs: logs.clone(),
     });
     let mut regenerate = Vec::new();
@@ -762,8 +1073,18 @@ pub async fn run(config: Config) -> Report {
     for i in 0..config.rotate {
         rotate.push(tokio::spawn(rotate_slot(shared.clone(), i, store.clone())));
     }
-    let mut history =
-        History { grace: config.grace, late: chaos::DELAY + Duration::from_secs(1), ..History::default() };
+    let mut oauth = Vec::new();
+    for i in 0..config.oauth {
+        oauth.push(tokio::spawn(oauth_slot(shared.clone(), i)));
+    }
+    let mut history = History {
+        grace: config.grace,
+        late: chaos::DELAY + Duration::from_secs(1),
+        seeded,
+        issuer: ISSUER.into(),
+        epoch: shared.wall,
+        ..History::default()
+    };
     for task in regenerate {
         let (records, calls) = task.await.expect("a regenerate slot");
         history.instances.extend(records);
@@ -780,6 +1101,13 @@ pub async fn run(config: Config) -> Report {
         history.instances.extend(records);
         history.calls.extend(calls);
         history.runs.extend(runs);
+    }
+    for task in oauth {
+        let (records, calls, credentials, jwks) = task.await.expect("an oauth slot");
+        history.instances.extend(records);
+        history.calls.extend(calls);
+        history.authorizations.extend(credentials);
+        history.jwks = history.jwks.take().or(jwks);
     }
     let took = shared.started.elapsed();
     // What the network still holds lands before the table is read.
@@ -822,7 +1150,9 @@ fn write_history(history: &History, path: &std::path::Path) {
     for c in &history.calls {
         let secret = match (&c.outcome, &c.presented) {
             (Outcome::Secret { secret, sequence }, _) => format!("secret {} sequence {sequence:?}", short(secret)),
-            (_, Some(presented)) => format!("presented {}", short(presented)),
+            (_, Some(presented)) => {
+                format!("client {} presented {}", c.client.as_deref().unwrap_or("-"), short(presented))
+            }
             _ => String::new(),
         };
         let _ = writeln!(
@@ -869,7 +1199,7 @@ impl std::fmt::Display for Report {
             }
         }
         writeln!(f, "\nrequests by door and outcome ({} in {:.1} s)", self.calls, self.took.as_secs_f64())?;
-        writeln!(f, "  {:<11} {:<15} {:>6}  {:>7} {:>7}  outcomes", "door", "transport", "count", "p50 ms", "p99 ms")?;
+        writeln!(f, "  {:<16} {:<23} {:>6}  {:>7} {:>7}  outcomes", "door", "transport", "count", "p50 ms", "p99 ms")?;
         let mut per_door: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
         for ((door, transport), (outcomes, mut latencies)) in doors {
             latencies.sort();
@@ -878,7 +1208,7 @@ impl std::fmt::Display for Report {
             let outcomes: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
             writeln!(
                 f,
-                "  {door:<11} {transport:<15} {count:>6}  {:>7.1} {:>7.1}  {}",
+                "  {door:<16} {transport:<23} {count:>6}  {:>7.1} {:>7.1}  {}",
                 percentile(&latencies, 0.5),
                 percentile(&latencies, 0.99),
                 outcomes.join(", ")
@@ -889,7 +1219,7 @@ impl std::fmt::Display for Report {
             latencies.sort();
             writeln!(
                 f,
-                "  {door:<11} p50 {:>7.1} ms  p99 {:>7.1} ms",
+                "  {door:<16} p50 {:>7.1} ms  p99 {:>7.1} ms",
                 percentile(&latencies, 0.5),
                 percentile(&latencies, 0.99)
             )?;
