@@ -125,8 +125,14 @@ pub async fn issue<S: Signer>(signer: &S, claims: &Claims, deadline: Deadline) -
     let encode = |value: &[u8]| URL_SAFE_NO_PAD.encode(value);
     let payload = serde_json::to_vec(claims).map_err(|e| Error::Internal(format!("encoding claims: {e}")))?;
     let input = format!("{}.{}", encode(header.to_string().as_bytes()), encode(&payload));
-    let signature = signer.sign(input.as_bytes(), deadline).await?;
-    Ok(format!("{input}.{}", encode(&signature)))
+    let signature = encode(&signer.sign(input.as_bytes(), deadline).await?);
+    // A token whose signature the published key does not verify (a KMS alias moved to
+    // another key under a warm process, say) is never answered: no client could use it.
+    let key = DecodingKey::from_rsa_raw_components(&signing.modulus, &signing.exponent);
+    if !jsonwebtoken::crypto::verify(&signature, input.as_bytes(), &key, Algorithm::RS256).unwrap_or(false) {
+        return Err(Error::Unavailable(format!("the signature does not verify under the published key {}", signing.kid)));
+    }
+    Ok(format!("{input}.{signature}"))
 }
 
 /// Why a token is not active: for the log only (introspection answers `{"active": false}`).

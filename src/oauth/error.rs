@@ -86,13 +86,11 @@ impl OAuthError {
     }
 }
 
-/// A store or KMS failure: an outage is 503, anything else a server error.
+/// A store or KMS failure, whatever it is (throttled, unreachable, a key disabled or its
+/// grant gone): 503, as SPEC section 13 says; the detail goes to the log.
 impl From<Error> for OAuthError {
-    fn from(error: Error) -> Self {
-        match error {
-            Error::Unavailable(_) | Error::OutcomeUnknown(_) => OAuthError::TemporarilyUnavailable,
-            _ => OAuthError::ServerError,
-        }
+    fn from(_: Error) -> Self {
+        OAuthError::TemporarilyUnavailable
     }
 }
 
@@ -126,6 +124,6 @@ mod tests {
     fn an_outage_is_temporarily_unavailable_never_a_client_error() {
         assert_eq!(OAuthError::from(Error::Unavailable("throttled".into())), OAuthError::TemporarilyUnavailable);
         assert_eq!(OAuthError::from(Error::OutcomeUnknown("timeout".into())), OAuthError::TemporarilyUnavailable);
-        assert_eq!(OAuthError::from(Error::Internal("no key".into())), OAuthError::ServerError);
+        assert_eq!(OAuthError::from(Error::Internal("key disabled".into())), OAuthError::TemporarilyUnavailable);
     }
 }
