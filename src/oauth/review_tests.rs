@@ -469,7 +469,7 @@ async fn held_issuer_is_not_spoofable_by_headers() {
 // Findings.
 // ---------------------------------------------------------------------------------------
 
-/// FINDING (low): the token endpoint answers a token without checking that its signature
+/// FINDING (low; jwt.rs:121-130, mod.rs `token`): the token endpoint answers a token without checking that its signature
 /// verifies under the key its `kid` names. When what `Sign` uses differs from what
 /// `GetPublicKey` published at cold start (TOKEN_SIGNING_KEYS naming an alias that was
 /// retargeted, or a key id KMS resolves differently), every token is answered 200 and is
@@ -487,4 +487,53 @@ async fn hole_a_token_signed_by_another_key_than_its_kid_is_answered() {
         status != 200 || verdict["active"] == true,
         "answered {status} with a token that does not verify under its own kid: {verdict}"
     );
+}
+
+/// A signer that KMS refuses (a disabled key, a key pending deletion, a key policy that no
+/// longer allows `kms:Sign`): `crate::kms::bounded` turns those 4xx answers into
+/// `Error::Internal`.
+struct RefusingSigner(RsaSigner);
+
+impl Signer for RefusingSigner {
+    async fn keys(&self, deadline: Deadline) -> Result<Arc<[PublicKey]>, Error> {
+        self.0.keys(deadline).await
+    }
+    async fn sign(&self, _message: &[u8], _deadline: Deadline) -> Result<Vec<u8>, Error> {
+        Err(Error::Internal("KMS Sign: DisabledException: arn:aws:kms:...:key/... is disabled".into()))
+    }
+}
+
+/// FINDING (low, spec deviation, no token leaks): SPEC 13 says "The store or KMS failing:
+/// 503 {"error": "temporarily_unavailable"}". A KMS refusal at `Sign` (DisabledException,
+/// KMSInvalidStateException, AccessDeniedException, NotFoundException: kms.rs:122-133 maps
+/// every non-throttling 4xx to `Error::Internal`) is answered 500 `server_error`
+/// (error.rs:90-96 `From<Error>`), so a client sees a server bug, not a retryable outage. The same
+/// holds for DynamoDB refusals in introspection's client read (introspect.rs:57-60), while
+/// the very same DynamoDB refusal during client authentication is 503 (mod.rs `refusal`).
+#[tokio::test]
+async fn hole_a_kms_refusal_is_500_server_error_not_503() {
+    let store_signer = RefusingSigner(RsaSigner::a());
+    let (oauth, s) = world(RsaSigner::a(), 4);
+    let oauth = OAuth {
+        authenticator: oauth.authenticator,
+        signer: store_signer,
+        config: oauth.config,
+        function: oauth.function,
+    };
+    let request = post(TOKEN_PATH, "grant_type=client_credentials", Some(&basic(CLIENT, s.client.expose())));
+    let (status, body) = answer(&oauth, request).await;
+    assert!(body.get("access_token").is_none(), "no token, whatever the status");
+    assert_eq!((status, body), (503, json!({"error": "temporarily_unavailable"})));
+}
+
+/// NOTE (informational, passes): a stray `%` that starts no `%XX` escape is taken
+/// literally (WHATWG form decoding), not "a body that does not parse": `scope=%` is the
+/// scope token `%` (dropped, not granted), `client_secret=%zz` the three characters `%zz`.
+#[tokio::test]
+async fn note_a_stray_percent_is_taken_literally() {
+    let (oauth, s) = world(RsaSigner::a(), 4);
+    let request =
+        post(TOKEN_PATH, "grant_type=client_credentials&scope=%+read", Some(&basic(CLIENT, s.client.expose())));
+    let (status, body) = answer(&oauth, request).await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("read")));
 }
