@@ -21,6 +21,9 @@ pub mod form;
 pub mod introspect;
 pub mod token;
 
+#[cfg(test)]
+mod review_tests;
+
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
