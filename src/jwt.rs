@@ -130,7 +130,10 @@ pub async fn issue<S: Signer>(signer: &S, claims: &Claims, deadline: Deadline) -
     // another key under a warm process, say) is never answered: no client could use it.
     let key = DecodingKey::from_rsa_raw_components(&signing.modulus, &signing.exponent);
     if !jsonwebtoken::crypto::verify(&signature, input.as_bytes(), &key, Algorithm::RS256).unwrap_or(false) {
-        return Err(Error::Unavailable(format!("the signature does not verify under the published key {}", signing.kid)));
+        return Err(Error::Unavailable(format!(
+            "the signature does not verify under the published key {}",
+            signing.kid
+        )));
     }
     Ok(format!("{input}.{signature}"))
 }
@@ -201,9 +204,12 @@ pub fn unix_now() -> i64 {
 pub(crate) mod tests {
     use super::*;
 
-    /// A signer whose signature is a keyed hash: enough to test what happens around the
-    /// signature (encoding, kid, claims); the RSA signatures themselves are tested against
-    /// KMS on moto's server (tests/oauth.rs).
+    /// A throwaway RSA-2048 key made for the unit tests only (PKCS#1 DER private, SPKI DER
+    /// public): an RS256 signer in memory, in KMS's place. KMS itself is tested on moto's
+    /// server (tests/oauth.rs).
+    const TEST_PRIVATE: &[u8] = include_bytes!("oauth/test_keys/a.rsa.der");
+    const TEST_PUBLIC: &[u8] = include_bytes!("oauth/test_keys/a.spki.der");
+
     pub struct FakeSigner {
         pub keys: Arc<[PublicKey]>,
         pub fail: bool,
@@ -211,8 +217,7 @@ pub(crate) mod tests {
 
     impl FakeSigner {
         pub fn new() -> Self {
-            let key = PublicKey::from_components(&[0xc5; 256], &[1, 0, 1]);
-            Self { keys: Arc::from(vec![key]), fail: false }
+            Self { keys: Arc::from(vec![PublicKey::from_spki_der(TEST_PUBLIC).unwrap()]), fail: false }
         }
     }
 
@@ -221,7 +226,12 @@ pub(crate) mod tests {
             if self.fail { Err(Error::Unavailable("KMS down".into())) } else { Ok(self.keys.clone()) }
         }
         async fn sign(&self, message: &[u8], _deadline: Deadline) -> Result<Vec<u8>, Error> {
-            if self.fail { Err(Error::Unavailable("KMS down".into())) } else { Ok(Sha256::digest(message).to_vec()) }
+            if self.fail {
+                return Err(Error::Unavailable("KMS down".into()));
+            }
+            let key = jsonwebtoken::EncodingKey::from_rsa_der(TEST_PRIVATE);
+            let signature = jsonwebtoken::crypto::sign(message, &key, Algorithm::RS256).unwrap();
+            Ok(URL_SAFE_NO_PAD.decode(signature).unwrap())
         }
     }
 
@@ -266,7 +276,9 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn an_issued_token_has_the_rfc_9068_header_and_the_claims() {
         let signer = FakeSigner::new();
-        let token = issue(&signer, &claims(), Deadline::for_request()).await.unwrap();
+        let mut live = claims();
+        (live.iat, live.exp) = (unix_now(), unix_now() + 60);
+        let token = issue(&signer, &live, Deadline::for_request()).await.unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         assert_eq!(parts.len(), 3);
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -274,8 +286,7 @@ pub(crate) mod tests {
         let payload: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(payload["urn:zitadel:iam:user:resourceowner:id"], "org-a");
         assert_eq!(payload["aud"], json!(["proj-1"]));
-        let signed = format!("{}.{}", parts[0], parts[1]);
-        assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap(), Sha256::digest(signed.as_bytes()).to_vec());
+        assert_eq!(verify(&token, &signer.keys, "https://issuer.example", "proj-1", unix_now()), Ok(live));
         let mut unscoped = claims();
         unscoped.scope = None;
         let token = issue(&signer, &unscoped, Deadline::for_request()).await.unwrap();

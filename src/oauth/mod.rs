@@ -22,7 +22,7 @@ pub mod introspect;
 pub mod token;
 
 #[cfg(test)]
-mod review_tests;
+mod adversarial_tests;
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;

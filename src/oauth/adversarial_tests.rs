@@ -2,7 +2,7 @@
 //! proves. Tests named `hole_*` demonstrate a finding (they fail while the finding stands);
 //! tests named `held_*` are attacks that the code resisted (they pass).
 //!
-//! `review_keys/` holds two throwaway RSA-2048 test keys (PKCS#1 DER private, SPKI DER
+//! `test_keys/` holds two throwaway RSA-2048 test keys (PKCS#1 DER private, SPKI DER
 //! public), generated for these tests only: a real RS256 signer, so that introspection can
 //! answer `active: true` in unit tests (the FakeSigner's signature never verifies).
 
@@ -21,10 +21,10 @@ use crate::jwt::{PublicKey, Signer};
 use crate::secret::ClientSecret;
 use crate::store::memory::{MemoryStore, key, oidc_app};
 
-const A_PRIVATE: &[u8] = include_bytes!("review_keys/a.rsa.der");
-const A_PUBLIC: &[u8] = include_bytes!("review_keys/a.spki.der");
-const B_PRIVATE: &[u8] = include_bytes!("review_keys/b.rsa.der");
-const B_PUBLIC: &[u8] = include_bytes!("review_keys/b.spki.der");
+const A_PRIVATE: &[u8] = include_bytes!("test_keys/a.rsa.der");
+const A_PUBLIC: &[u8] = include_bytes!("test_keys/a.spki.der");
+const B_PRIVATE: &[u8] = include_bytes!("test_keys/b.rsa.der");
+const B_PUBLIC: &[u8] = include_bytes!("test_keys/b.spki.der");
 
 const ISSUER: &str = "https://auth.example.com";
 const CLIENT: &str = "client-1";
@@ -65,7 +65,7 @@ struct Secrets {
 /// API app `api-1`; org-b/proj-2: an API app `api-2`.
 fn world(signer: RsaSigner, cost: u32) -> (OAuth<MemoryStore, RsaSigner>, Secrets) {
     let store = MemoryStore::default();
-    let mut add = |org: &str, project: &str, app: &str, client: &str, app_type: &str| {
+    let add = |org: &str, project: &str, app: &str, client: &str, app_type: &str| {
         let secret = ClientSecret::generate(64);
         let mut item = oidc_app(key(org, project, app));
         item.client_id = client.into();
@@ -127,8 +127,8 @@ fn b64(value: &str) -> String {
 /// A token of raw header and payload JSON text, RS256-signed by our own key `A`.
 fn signed_by_a(header: &str, payload: &str) -> String {
     let input = format!("{}.{}", b64(header), b64(payload));
-    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &EncodingKey::from_rsa_der(A_PRIVATE), Algorithm::RS256)
-        .unwrap();
+    let sig =
+        jsonwebtoken::crypto::sign(input.as_bytes(), &EncodingKey::from_rsa_der(A_PRIVATE), Algorithm::RS256).unwrap();
     format!("{input}.{sig}")
 }
 
@@ -166,14 +166,26 @@ async fn held_forged_tokens_are_inactive() {
     let b_jwk = PublicKey::from_spki_der(B_PUBLIC).unwrap().jwk();
     let mut forgeries = vec![
         ("alg none", format!("{}.{}.", b64(&with_alg("none", "")), parts[1])),
-        ("HS256 keyed with SPKI DER", sign_with(&with_alg("HS256", ""), &EncodingKey::from_secret(A_PUBLIC), Algorithm::HS256)),
-        ("HS256 keyed with n", sign_with(&with_alg("HS256", ""), &EncodingKey::from_secret(&modulus), Algorithm::HS256)),
+        (
+            "HS256 keyed with SPKI DER",
+            sign_with(&with_alg("HS256", ""), &EncodingKey::from_secret(A_PUBLIC), Algorithm::HS256),
+        ),
+        (
+            "HS256 keyed with n",
+            sign_with(&with_alg("HS256", ""), &EncodingKey::from_secret(&modulus), Algorithm::HS256),
+        ),
         (
             "HS256 keyed with JWK text",
             sign_with(&with_alg("HS256", ""), &EncodingKey::from_secret(jwk.to_string().as_bytes()), Algorithm::HS256),
         ),
-        ("PS256 by our key", sign_with(&with_alg("PS256", ""), &EncodingKey::from_rsa_der(A_PRIVATE), Algorithm::PS256)),
-        ("RS512 by our key", sign_with(&with_alg("RS512", ""), &EncodingKey::from_rsa_der(A_PRIVATE), Algorithm::RS512)),
+        (
+            "PS256 by our key",
+            sign_with(&with_alg("PS256", ""), &EncodingKey::from_rsa_der(A_PRIVATE), Algorithm::PS256),
+        ),
+        (
+            "RS512 by our key",
+            sign_with(&with_alg("RS512", ""), &EncodingKey::from_rsa_der(A_PRIVATE), Algorithm::RS512),
+        ),
         ("key B under our kid", sign_with(&with_alg("RS256", ""), &b_key, Algorithm::RS256)),
         (
             "embedded jwk of key B",
@@ -181,7 +193,11 @@ async fn held_forged_tokens_are_inactive() {
         ),
         (
             "jku / x5u at an attacker",
-            sign_with(&with_alg("RS256", r#","jku":"https://evil/jwks","x5u":"https://evil/x5""#), &b_key, Algorithm::RS256),
+            sign_with(
+                &with_alg("RS256", r#","jku":"https://evil/jwks","x5u":"https://evil/x5""#),
+                &b_key,
+                Algorithm::RS256,
+            ),
         ),
         ("four parts", format!("{genuine}.{}", parts[2])),
         ("header.header.payload.sig", format!("{}.{genuine}", parts[0])),
@@ -198,7 +214,7 @@ async fn held_forged_tokens_are_inactive() {
         }),
         ("padded header", {
             let header = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-            let header = if header.len() % 3 == 0 { format!("{header} ") } else { header };
+            let header = if header.len().is_multiple_of(3) { format!("{header} ") } else { header };
             format!("{}.{}.{}", URL_SAFE.encode(header.as_bytes()), parts[1], parts[2])
         }),
         ("trailing data", format!("{genuine}AA")),
@@ -407,7 +423,8 @@ async fn held_odd_requests_are_4xx_without_reads() {
     let (oauth, s) = world(RsaSigner::a(), 4);
     let auth = basic(CLIENT, s.client.expose());
     let form = |body: Body, types: &[&str], method: &str, path: &str| {
-        let mut b = lambda_http::http::Request::builder().method(method).uri(path).header("authorization", auth.as_str());
+        let mut b =
+            lambda_http::http::Request::builder().method(method).uri(path).header("authorization", auth.as_str());
         for t in types {
             b = b.header("content-type", *t);
         }
@@ -457,7 +474,8 @@ async fn held_issuer_is_not_spoofable_by_headers() {
                 "protocol": "HTTP/1.1", "sourceIp": "1.2.3.4", "userAgent": "t"}, "requestId": "r",
                 "routeKey": "$default", "stage": "$default", "time": "", "timeEpoch": 0}})
     };
-    let request = lambda_http::request::from_str(&event("a.execute-api.eu-central-1.amazonaws.com").to_string()).unwrap();
+    let request =
+        lambda_http::request::from_str(&event("a.execute-api.eu-central-1.amazonaws.com").to_string()).unwrap();
     assert_eq!(answer(&oauth, request).await.1["issuer"], "https://a.execute-api.eu-central-1.amazonaws.com");
     for bad in ["evil.example/x", "a@evil.example", ""] {
         let request = lambda_http::request::from_str(&event(bad).to_string()).unwrap();
@@ -469,22 +487,21 @@ async fn held_issuer_is_not_spoofable_by_headers() {
 // Findings.
 // ---------------------------------------------------------------------------------------
 
-/// FINDING (low; jwt.rs:121-130, mod.rs `token`): the token endpoint answers a token without checking that its signature
-/// verifies under the key its `kid` names. When what `Sign` uses differs from what
-/// `GetPublicKey` published at cold start (TOKEN_SIGNING_KEYS naming an alias that was
-/// retargeted, or a key id KMS resolves differently), every token is answered 200 and is
-/// dead everywhere: SPEC 13 "a token is never answered ... half made". Here: published A,
-/// signed by B, and the face answers 200 with a token its own introspection calls inactive.
+/// Review finding 1, fixed: when what `Sign` uses differs from what `GetPublicKey`
+/// published at cold start (TOKEN_SIGNING_KEYS naming an alias that was retargeted), a token
+/// would be dead everywhere: SPEC 13 "a token is never answered ... half made". Published
+/// A, signed by B: no token is answered (503), never a 200 its own introspection rejects.
 #[tokio::test]
-async fn hole_a_token_signed_by_another_key_than_its_kid_is_answered() {
+async fn a_token_signed_by_another_key_than_its_kid_is_never_answered() {
     let signer = RsaSigner { keys: Arc::from(vec![PublicKey::from_spki_der(A_PUBLIC).unwrap()]), signing: B_PRIVATE };
     let (oauth, s) = world(signer, 4);
     let body = "grant_type=client_credentials";
     let (status, answered) = answer(&oauth, post(TOKEN_PATH, body, Some(&basic(CLIENT, s.client.expose())))).await;
     let token = answered["access_token"].as_str().unwrap_or_default().to_owned();
-    let verdict = if status == 200 { introspect(&oauth, API_SAME_PROJECT, &s.api_same, &token).await } else { json!(null) };
+    let verdict =
+        if status == 200 { introspect(&oauth, API_SAME_PROJECT, &s.api_same, &token).await } else { json!(null) };
     assert!(
-        status != 200 || verdict["active"] == true,
+        status == 503 && verdict == json!(null),
         "answered {status} with a token that does not verify under its own kid: {verdict}"
     );
 }
@@ -503,15 +520,12 @@ impl Signer for RefusingSigner {
     }
 }
 
-/// FINDING (low, spec deviation, no token leaks): SPEC 13 says "The store or KMS failing:
-/// 503 {"error": "temporarily_unavailable"}". A KMS refusal at `Sign` (DisabledException,
-/// KMSInvalidStateException, AccessDeniedException, NotFoundException: kms.rs:122-133 maps
-/// every non-throttling 4xx to `Error::Internal`) is answered 500 `server_error`
-/// (error.rs:90-96 `From<Error>`), so a client sees a server bug, not a retryable outage. The same
-/// holds for DynamoDB refusals in introspection's client read (introspect.rs:57-60), while
-/// the very same DynamoDB refusal during client authentication is 503 (mod.rs `refusal`).
+/// Review finding 2, fixed: SPEC 13 says "The store or KMS failing: 503
+/// {"error": "temporarily_unavailable"}". A KMS refusal at `Sign` (DisabledException,
+/// KMSInvalidStateException, AccessDeniedException, NotFoundException, which `kms.rs` maps
+/// to `Error::Internal`) is 503 too, as is a DynamoDB refusal at introspection's client read.
 #[tokio::test]
-async fn hole_a_kms_refusal_is_500_server_error_not_503() {
+async fn a_kms_refusal_is_503_temporarily_unavailable() {
     let store_signer = RefusingSigner(RsaSigner::a());
     let (oauth, s) = world(RsaSigner::a(), 4);
     let oauth = OAuth {
@@ -526,11 +540,11 @@ async fn hole_a_kms_refusal_is_500_server_error_not_503() {
     assert_eq!((status, body), (503, json!({"error": "temporarily_unavailable"})));
 }
 
-/// NOTE (informational, passes): a stray `%` that starts no `%XX` escape is taken
+/// A stray `%` that starts no `%XX` escape is taken
 /// literally (WHATWG form decoding), not "a body that does not parse": `scope=%` is the
 /// scope token `%` (dropped, not granted), `client_secret=%zz` the three characters `%zz`.
 #[tokio::test]
-async fn note_a_stray_percent_is_taken_literally() {
+async fn a_stray_percent_is_taken_literally() {
     let (oauth, s) = world(RsaSigner::a(), 4);
     let request =
         post(TOKEN_PATH, "grant_type=client_credentials&scope=%+read", Some(&basic(CLIENT, s.client.expose())));
