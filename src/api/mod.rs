@@ -320,7 +320,7 @@ pub async fn run<S: Store>(service: Service<S>) -> Result<(), lambda_http::Error
 }
 
 /// Serves `handle` through the Lambda Runtime API until the runtime stops, with the event
-/// repairs of [`event`]: every HTTP function of the crate runs through here.
+/// repairs of `api::event`: every HTTP function of the crate runs through here.
 pub async fn serve<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Request) -> Fut + Sync,

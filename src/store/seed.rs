@@ -380,7 +380,7 @@ impl DynamoStore {
     /// the table lacks its lookups (one created before them, or one whose client id or
     /// project another app or org holds). Its lookups, written now, could otherwise take a
     /// client id or a project that such an older app holds without one: `admin index`
-    /// settles those first. The check is a scan of the table ([`Self::census`]); an app
+    /// settles those first. The check is a scan of the table (`census`); an app
     /// another operator creates between it and the write is not seen, as with any two
     /// admins at once.
     pub async fn create_app(&self, new: &NewApp) -> Result<bool, Error> {
@@ -521,7 +521,7 @@ impl DynamoStore {
 
     /// Ends the previous secret's grace period at once (`admin revoke-previous`, SPEC
     /// section 11): removes `previousSecretHash` and `previousSecretExpiresAt` with a
-    /// `previous.revoked` event ([`Self::change_app`]). `Ok(None)` when the app holds no
+    /// `previous.revoked` event (`change_app`). `Ok(None)` when the app holds no
     /// previous secret (nothing written); `Ok(Some(sequence))` when revoked.
     pub async fn revoke_previous(&self, key: &AppKey, actor: &str) -> Result<Option<u64>, Error> {
         let revoked = self
@@ -543,7 +543,7 @@ impl DynamoStore {
     /// Replaces an app's OAuth grants (`admin grants`, SPEC section 13): an empty set removes
     /// its attribute (DynamoDB has no empty sets). Refused for a missing or REMOVED app.
     /// `Ok(None)` when the app has these grants already (nothing written); else the new
-    /// sequence, with a `grants.changed` event ([`Self::change_app`]).
+    /// sequence, with a `grants.changed` event (`change_app`).
     pub async fn set_grants(&self, key: &AppKey, grants: &Grants, actor: &str) -> Result<Option<u64>, Error> {
         grants.check_for(key)?;
         let changed = self
@@ -574,7 +574,7 @@ impl DynamoStore {
 
     /// Brings one secret in (`admin import`, SPEC section 14): `hash` (and the previous
     /// one with its expiry, or none: a previous secret the app held is dropped) written
-    /// with a `secret.imported` event ([`Self::change_app`]), only while the app is OIDC or
+    /// with a `secret.imported` event (`change_app`), only while the app is OIDC or
     /// API, not REMOVED, with auth method BASIC or POST and, unless `replace`, no secret.
     /// `Ok(Err(rule))`: the app refused it, nothing written; `Ok(Ok(sequence))`: imported.
     pub async fn import_secret(
