@@ -120,12 +120,13 @@ template-lint: tools checkov
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet --compact --skip-download
 
 ## Builds every function of template.yaml for arm64 into .aws-sam/build, without Docker,
-## in a target folder of its own (target/sam), so it can run beside the test build. Both
+## in a target folder of its own (target/sam), so it can run beside the test build. The four
 ## binaries are first built by one cargo-lambda run, with the flags SAM uses, so that their
-## link-time optimisations run side by side; SAM's own builds then find them fresh.
+## link-time optimisations run side by side; SAM's own builds (one function at a time)
+## then find them fresh.
 sam-build: tools arm64-std
 	PATH="$(abspath $(VENV))/bin:$$PATH" CARGO_TARGET_DIR="$(abspath target/sam)" \
-		cargo lambda build --release --arm64 --bin regenerate-secret --bin rotate-secret --bin verify-secret
+		cargo lambda build --release --arm64 --bin regenerate-secret --bin rotate-secret --bin verify-secret --bin oauth
 	PATH="$(abspath $(VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 CARGO_TARGET_DIR="$(abspath target/sam)" \
 		$(VENV)/bin/sam build --beta-features
 	@ls -l .aws-sam/build/*/bootstrap
