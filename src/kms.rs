@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 
 use crate::deadline::{Deadline, OPERATION_TIMEOUT};
 use crate::error::Error;
-use crate::jwt::{PublicKey, Signer};
+use crate::jwt::{PublicKey, Signature, Signer};
 
 /// A client configured from the environment (`AWS_ENDPOINT_URL_KMS` for a local endpoint).
 pub async fn client_from_env() -> Client {
@@ -46,7 +46,11 @@ impl KmsSigner {
             return Err(Error::Internal(format!("KMS key {key_id} is not an RSA SIGN_VERIFY key that signs RS256")));
         }
         let der = output.public_key().ok_or_else(|| Error::Internal(format!("KMS key {key_id}: no public key")))?;
-        PublicKey::from_spki_der(der.as_ref()).map_err(|e| Error::Internal(format!("KMS key {key_id}: {e}")))
+        let key =
+            PublicKey::from_spki_der(der.as_ref()).map_err(|e| Error::Internal(format!("KMS key {key_id}: {e}")))?;
+        let named =
+            output.key_id().ok_or_else(|| Error::Internal(format!("KMS key {key_id}: GetPublicKey named no key")))?;
+        Ok(key.signed_by(key_uuid(named)))
     }
 }
 
@@ -82,7 +86,7 @@ impl Signer for KmsSigner {
         Ok(keys.clone())
     }
 
-    async fn sign(&self, message: &[u8], deadline: Deadline) -> Result<Vec<u8>, Error> {
+    async fn sign(&self, message: &[u8], deadline: Deadline) -> Result<Signature, Error> {
         let key_id = self.key_ids.first().ok_or_else(|| Error::Internal("no signing key".into()))?;
         let call = self
             .client
@@ -94,8 +98,16 @@ impl Signer for KmsSigner {
             .send();
         let output = bounded(deadline, "Sign", call).await?;
         let signature = output.signature().ok_or_else(|| Error::Unavailable("Sign: no signature".into()))?;
-        Ok(signature.as_ref().to_vec())
+        let signer_key = output.key_id().ok_or_else(|| Error::Unavailable("Sign: no key named".into()))?;
+        Ok(Signature { bytes: signature.as_ref().to_vec(), signer_key: key_uuid(signer_key).to_owned() })
     }
+}
+
+/// A KMS key's own id, from its ARN (`arn:aws:kms:<region>:<account>:key/<id>`, what AWS's
+/// `Sign` and `GetPublicKey` answer) or its id (what moto's `GetPublicKey` answers), so
+/// that the two answers compare.
+fn key_uuid(key: &str) -> &str {
+    key.rsplit_once(":key/").map_or(key, |(_, id)| id)
 }
 
 /// One KMS call within what the deadline leaves (at most the SDK's own operation timeout):

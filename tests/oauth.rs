@@ -395,6 +395,36 @@ async fn two_signing_keys_are_both_published_and_the_first_signs() {
     assert_ne!(expected[0]["kid"], expected[1]["kid"]);
 }
 
+/// `TOKEN_SIGNING_KEYS` may name an alias. Moved to another key under a warm process (whose
+/// JWKS still publishes the first key's public half), the alias signs with a key no client
+/// can verify: no token is answered (503), and the log says which keys differ. Moved back,
+/// tokens come again. On moto's KMS, whose `Sign` names the key by ARN and `GetPublicKey`
+/// by id.
+#[tokio::test]
+async fn an_alias_moved_to_another_key_under_a_warm_process_issues_no_token() {
+    let apps = apps().await;
+    let kms = kms().await;
+    let (first, second) = (create_signing_key(&kms).await.unwrap(), create_signing_key(&kms).await.unwrap());
+    let alias = format!("alias/oauth-test-{:08x}", rand::random::<u32>());
+    kms.create_alias().alias_name(&alias).target_key_id(&first).send().await.unwrap();
+    let mut oauth = Oauth::start(&oauth_env(apps.store.table(), &alias, ISSUER)).await;
+    let client = basic("client-1", apps.client.expose());
+    let cc = "grant_type=client_credentials";
+    let token = oauth.token(&client, cc).await.token();
+    let published = oauth.call("GET", "/oauth/v2/keys", &[], "").await.body;
+    assert_eq!(decode_part(&token, 0)["kid"], published["keys"][0]["kid"]);
+
+    kms.update_alias().alias_name(&alias).target_key_id(&second).send().await.unwrap();
+    let refused = oauth.token(&client, cc).await;
+    refused.assert_error(503, "temporarily_unavailable");
+    assert!(refused.body.get("access_token").is_none());
+    let log = oauth.log();
+    assert!(log.contains("signed by key") && log.contains(&second), "the log names the key that signed");
+
+    kms.update_alias().alias_name(&alias).target_key_id(&first).send().await.unwrap();
+    assert_eq!(oauth.token(&client, cc).await.status, 200);
+}
+
 /// Claims as the function would issue them to client-1, changed by `change`.
 fn claims_for_client(change: impl FnOnce(&mut Claims)) -> Claims {
     let now = jwt::unix_now();

@@ -17,7 +17,7 @@ use super::*;
 use crate::deadline::Deadline;
 use crate::error::Error;
 use crate::ids::ClientId;
-use crate::jwt::{PublicKey, Signer};
+use crate::jwt::{PublicKey, Signature, Signer};
 use crate::secret::ClientSecret;
 use crate::store::memory::{MemoryStore, key, oidc_app};
 
@@ -31,16 +31,21 @@ const CLIENT: &str = "client-1";
 const API_CLIENT: &str = "api-2";
 const API_SAME_PROJECT: &str = "api-1";
 
-/// A real RS256 signer: publishes `published`, signs with `signing` (the same key unless a
-/// test wants them to differ).
+/// A real RS256 signer: publishes `keys`, signs with `signing`, which it names `signing_key`
+/// as KMS names the key that signed (the same key unless a test wants them to differ).
 struct RsaSigner {
     keys: Arc<[PublicKey]>,
     signing: &'static [u8],
+    signing_key: &'static str,
 }
 
 impl RsaSigner {
     fn a() -> Self {
-        Self { keys: Arc::from(vec![PublicKey::from_spki_der(A_PUBLIC).unwrap()]), signing: A_PRIVATE }
+        Self {
+            keys: Arc::from(vec![PublicKey::from_spki_der(A_PUBLIC).unwrap().signed_by("key-a")]),
+            signing: A_PRIVATE,
+            signing_key: "key-a",
+        }
     }
 }
 
@@ -48,10 +53,10 @@ impl Signer for RsaSigner {
     async fn keys(&self, _deadline: Deadline) -> Result<Arc<[PublicKey]>, Error> {
         Ok(self.keys.clone())
     }
-    async fn sign(&self, message: &[u8], _deadline: Deadline) -> Result<Vec<u8>, Error> {
+    async fn sign(&self, message: &[u8], _deadline: Deadline) -> Result<Signature, Error> {
         let sig = jsonwebtoken::crypto::sign(message, &EncodingKey::from_rsa_der(self.signing), Algorithm::RS256)
             .map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(URL_SAFE_NO_PAD.decode(sig).unwrap())
+        Ok(Signature { bytes: URL_SAFE_NO_PAD.decode(sig).unwrap(), signer_key: self.signing_key.into() })
     }
 }
 
@@ -490,10 +495,15 @@ async fn held_issuer_is_not_spoofable_by_headers() {
 /// Review finding 1, fixed: when what `Sign` uses differs from what `GetPublicKey`
 /// published at cold start (TOKEN_SIGNING_KEYS naming an alias that was retargeted), a token
 /// would be dead everywhere: SPEC 13 "a token is never answered ... half made". Published
-/// A, signed by B: no token is answered (503), never a 200 its own introspection rejects.
+/// A, signed by B (and named B, as KMS's `Sign` names the key it used): no token is
+/// answered (503), never a 200 its own introspection rejects.
 #[tokio::test]
 async fn a_token_signed_by_another_key_than_its_kid_is_never_answered() {
-    let signer = RsaSigner { keys: Arc::from(vec![PublicKey::from_spki_der(A_PUBLIC).unwrap()]), signing: B_PRIVATE };
+    let signer = RsaSigner {
+        keys: Arc::from(vec![PublicKey::from_spki_der(A_PUBLIC).unwrap().signed_by("key-a")]),
+        signing: B_PRIVATE,
+        signing_key: "key-b",
+    };
     let (oauth, s) = world(signer, 4);
     let body = "grant_type=client_credentials";
     let (status, answered) = answer(&oauth, post(TOKEN_PATH, body, Some(&basic(CLIENT, s.client.expose())))).await;
@@ -515,7 +525,7 @@ impl Signer for RefusingSigner {
     async fn keys(&self, deadline: Deadline) -> Result<Arc<[PublicKey]>, Error> {
         self.0.keys(deadline).await
     }
-    async fn sign(&self, _message: &[u8], _deadline: Deadline) -> Result<Vec<u8>, Error> {
+    async fn sign(&self, _message: &[u8], _deadline: Deadline) -> Result<Signature, Error> {
         Err(Error::Internal("KMS Sign: DisabledException: arn:aws:kms:...:key/... is disabled".into()))
     }
 }
