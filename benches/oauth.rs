@@ -192,7 +192,7 @@ async fn main() {
     let verify_env = common::function_env(&table);
     let verify_measured = measure_authorizer(&verify, &verify_env, &authorizer_event, requests).await;
     let starts: usize = std::env::var("BENCH_COLD_STARTS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let [oauth_init, verify_init] =
+    let [(oauth_init, oauth_cold), (verify_init, verify_cold)] =
         inits([(&oauth, &env, &issued), (&verify, &verify_env, &authorizer_event)], starts).await;
 
     let unknown = token_event(&basic("nobody@nowhere", secret.expose()));
@@ -224,6 +224,7 @@ async fn main() {
         verify_init,
         ok(oauth_init <= 1.3 * verify_init)
     );
+    println!("| cold start, process start to the first answer (ms) | {oauth_cold:.2} | verify-secret {verify_cold:.2} | | |");
     println!(
         "| peak RSS (MiB) | {:.2} | verify-secret {:.2} | <= 1.3x | {} |",
         token.rss_mib,
@@ -249,28 +250,36 @@ async fn main() {
 /// A function to start: its binary, environment and first event.
 type Started<'a> = (&'a Path, &'a [(&'a str, String)], &'a [u8]);
 
-/// Init (process start to the first `next`) of each of `functions`, the median of `starts`
-/// cold starts after an uncounted one each, the functions started in turn, so that both
-/// meet DynamoDB Local, moto and the machine in the same state.
-async fn inits(functions: [Started<'_>; 2], starts: usize) -> [f64; 2] {
+/// Init (process start to the first `next`) and the whole cold start (process start to the
+/// first answer) of each of `functions`, the medians of `starts` cold starts after an
+/// uncounted one each, the functions started in turn, so that both meet DynamoDB Local,
+/// moto and the machine in the same state.
+async fn inits(functions: [Started<'_>; 2], starts: usize) -> [(f64, f64); 2] {
     let mut inits = [Vec::new(), Vec::new()];
+    let mut colds = [Vec::new(), Vec::new()];
     for round in 0..=starts {
         for (which, (binary, env, event)) in functions.iter().enumerate() {
             let mut api = RuntimeApi::start().await;
+            let started = Instant::now();
             let mut function = api.spawn(binary, env, None);
             api.invoke(&mut function, event, TIMEOUT).await;
+            let cold_ms = started.elapsed().as_secs_f64() * 1000.0;
             let init_ms = api.init_duration(&function).expect("init").as_secs_f64() * 1000.0;
             function.child.start_kill().unwrap();
             let _ = function.child.wait().await;
             if round > 0 {
                 inits[which].push(init_ms);
+                colds[which].push(cold_ms);
             }
         }
     }
-    inits.map(|mut v| {
+    let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         common::percentile(&v, 0.5)
-    })
+    };
+    let [i0, i1] = inits;
+    let [c0, c1] = colds;
+    [(median(i0), median(c0)), (median(i1), median(c1))]
 }
 
 /// verify-secret on an allowed authorizer event: its peak RSS.

@@ -4,8 +4,10 @@
 //! the first signs, all are published). The private keys never leave KMS: a token's
 //! signing input goes to `Sign` (`RSASSA_PKCS1_V1_5_SHA_256`, message type `RAW`: KMS hashes
 //! it) and the signature comes back. The public keys are read once per process with
-//! `GetPublicKey`, when the first request needs them (a failure then is that request's 503,
-//! and the next request tries again), never per request.
+//! `GetPublicKey`: the function's start reads them in a task of its own, and a request
+//! that needs them before then waits for that read (if it failed, the request reads them
+//! itself: a failure then is that request's 503, and the next request tries again), never
+//! per request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,16 +27,18 @@ pub async fn client_from_env() -> Client {
     Client::new(&crate::aws::sdk_config().await)
 }
 
+/// Clones share the public keys once read (and whichever clone is reading them).
+#[derive(Clone)]
 pub struct KmsSigner {
     client: Client,
-    key_ids: Vec<String>,
-    keys: OnceCell<Arc<[PublicKey]>>,
+    key_ids: Arc<[String]>,
+    keys: Arc<OnceCell<Arc<[PublicKey]>>>,
 }
 
 impl KmsSigner {
     /// `key_ids` must not be empty (the configuration refuses that).
     pub fn new(client: Client, key_ids: Vec<String>) -> Self {
-        Self { client, key_ids, keys: OnceCell::new() }
+        Self { client, key_ids: Arc::from(key_ids), keys: Arc::new(OnceCell::new()) }
     }
 
     async fn public_key(&self, key_id: &str, deadline: Deadline) -> Result<PublicKey, Error> {
@@ -77,7 +81,7 @@ impl Signer for KmsSigner {
             .keys
             .get_or_try_init(|| async {
                 let mut keys = Vec::with_capacity(self.key_ids.len());
-                for id in &self.key_ids {
+                for id in self.key_ids.iter() {
                     keys.push(self.public_key(id, deadline).await?);
                 }
                 Ok::<_, Error>(Arc::from(keys))
