@@ -224,7 +224,9 @@ async fn main() {
         verify_init,
         ok(oauth_init <= 1.3 * verify_init)
     );
-    println!("| cold start, process start to the first answer (ms) | {oauth_cold:.2} | verify-secret {verify_cold:.2} | | |");
+    println!(
+        "| cold start, process start to the first answer (ms) | {oauth_cold:.2} | verify-secret {verify_cold:.2} | | |"
+    );
     println!(
         "| peak RSS (MiB) | {:.2} | verify-secret {:.2} | <= 1.3x | {} |",
         token.rss_mib,
