@@ -151,11 +151,23 @@ pub async fn issue<S: Signer>(signer: &S, claims: &Claims, deadline: Deadline) -
     // could use it. The signer names the key that signed, and a key's material never
     // changes under its name (KMS asymmetric keys are never rotated in place), so comparing
     // the names is the signature check without its cost (an RSA verification is 0.4 M
-    // instructions, 7 % of a token: docs/performance.md).
-    if signature.signer_key != signing.signer_key {
+    // instructions, 7 % of a token: docs/performance.md). A name that is empty names no key
+    // (a key read without its signer's name, a KMS answer naming none): never a match.
+    if signing.signer_key.is_empty() || signature.signer_key != signing.signer_key {
         return Err(Error::Unavailable(format!(
             "signed by key {:?}, but the published key {} is {:?}",
             signature.signer_key, signing.kid, signing.signer_key
+        )));
+    }
+    // What the name check cannot see, and costs nothing to see: an RS256 signature is
+    // exactly as long as the key's modulus (RFC 8017 section 8.2.1); any other answer is no
+    // signature by the published key.
+    if signature.bytes.len() != signing.modulus.len() {
+        return Err(Error::Unavailable(format!(
+            "a signature of {} bytes by key {:?}, whose modulus is {} bytes",
+            signature.bytes.len(),
+            signature.signer_key,
+            signing.modulus.len()
         )));
     }
     Ok(format!("{input}.{}", encode(&signature.bytes)))

@@ -150,3 +150,26 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::key_uuid;
+
+    /// What AWS's and moto's answers name reduce to the key's own id, and nothing else does
+    /// (an alias is never what `Sign` or `GetPublicKey` names: it stays whole, equal to no
+    /// key's id, and the name check refuses it).
+    #[test]
+    fn key_uuid_reduces_key_arns_only() {
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(key_uuid(id), id);
+        assert_eq!(key_uuid(&format!("arn:aws:kms:eu-central-1:111122223333:key/{id}")), id);
+        assert_eq!(key_uuid(&format!("arn:aws-cn:kms:cn-north-1:111122223333:key/{id}")), id);
+        let mrk = "mrk-1234abcd12ab34cd56ef1234567890ab";
+        assert_eq!(key_uuid(&format!("arn:aws:kms:us-east-1:111122223333:key/{mrk}")), mrk);
+        let alias = "arn:aws:kms:eu-central-1:111122223333:alias/oauth";
+        assert_eq!(key_uuid(alias), alias);
+        assert_eq!(key_uuid("alias/oauth"), "alias/oauth");
+        // An ARN with nothing after `:key/` names no key: "" (which `jwt::issue` refuses).
+        assert_eq!(key_uuid("arn:aws:kms:eu-central-1:111122223333:key/"), "");
+    }
+}

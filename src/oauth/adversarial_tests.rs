@@ -516,6 +516,74 @@ async fn a_token_signed_by_another_key_than_its_kid_is_never_answered() {
     );
 }
 
+/// Keycheck review finding 1: `issue`'s name check compared the two names only, and an
+/// unnamed key is named "" (`PublicKey::from_spki_der` names no signer; a KMS answer of
+/// `"KeyId": ""`, or an ARN ending in `:key/`, reduces to ""). Published A unnamed, signed
+/// by B named "": the names were equal, and a token no published key verifies was answered
+/// 200. A key that no one named is no key the check can vouch for: 503.
+#[tokio::test]
+async fn a_signature_and_a_key_that_name_no_key_answer_no_token() {
+    let signer = RsaSigner {
+        keys: Arc::from(vec![PublicKey::from_spki_der(A_PUBLIC).unwrap()]),
+        signing: B_PRIVATE,
+        signing_key: "",
+    };
+    let (oauth, s) = world(signer, 4);
+    let body = "grant_type=client_credentials";
+    let (status, answered) = answer(&oauth, post(TOKEN_PATH, body, Some(&basic(CLIENT, s.client.expose())))).await;
+    assert!(answered.get("access_token").is_none(), "answered {status}: a token no published key verifies");
+    assert_eq!((status, answered), (503, json!({"error": "temporarily_unavailable"})));
+}
+
+/// A signer that names the published key but answers other bytes than its signature
+/// (`change` makes them from the genuine signature).
+struct MangledSigner(RsaSigner, Change);
+
+type Change = fn(Vec<u8>) -> Vec<u8>;
+
+impl Signer for MangledSigner {
+    async fn keys(&self, deadline: Deadline) -> Result<Arc<[PublicKey]>, Error> {
+        self.0.keys(deadline).await
+    }
+    async fn sign(&self, message: &[u8], deadline: Deadline) -> Result<Signature, Error> {
+        let signature = self.0.sign(message, deadline).await?;
+        Ok(Signature { bytes: (self.1)(signature.bytes), ..signature })
+    }
+}
+
+/// Keycheck review finding 2: the RSA verification `issue` dropped also refused a
+/// `Sign` answer that names the right key but whose signature is no RS256 signature by a
+/// 2048-bit key at all (empty, truncated, padded: KMS's or a proxy's fault). An RS256
+/// signature is exactly as long as the modulus (RFC 8017 8.2.1), which costs nothing to
+/// check: such an answer is 503, never a token the JWKS cannot verify.
+#[tokio::test]
+async fn a_signature_of_the_wrong_length_answers_no_token() {
+    let changes: [(&str, Change); 3] = [
+        ("empty", |_| Vec::new()),
+        ("truncated", |mut b| {
+            b.pop();
+            b
+        }),
+        ("padded", |mut b| {
+            b.insert(0, 0);
+            b
+        }),
+    ];
+    for (what, change) in changes {
+        let (oauth, s) = world(RsaSigner::a(), 4);
+        let oauth = OAuth {
+            authenticator: oauth.authenticator,
+            signer: MangledSigner(RsaSigner::a(), change),
+            config: oauth.config,
+            function: oauth.function,
+        };
+        let request = post(TOKEN_PATH, "grant_type=client_credentials", Some(&basic(CLIENT, s.client.expose())));
+        let (status, body) = answer(&oauth, request).await;
+        assert!(body.get("access_token").is_none(), "{what}: answered {status} with a token the JWKS cannot verify");
+        assert_eq!((status, body), (503, json!({"error": "temporarily_unavailable"})), "{what}");
+    }
+}
+
 /// A signer that KMS refuses (a disabled key, a key pending deletion, a key policy that no
 /// longer allows `kms:Sign`): `crate::kms::bounded` turns those 4xx answers into
 /// `Error::Internal`.
