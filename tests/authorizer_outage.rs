@@ -48,18 +48,6 @@ fn authorizer_events() -> Vec<(String, Value)> {
         .collect()
 }
 
-/// The function's environment against `endpoint`, at the most verbose log settings.
-fn env(endpoint: &str, table: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("TABLE_NAME", table.to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.to_owned()),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        ("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()),
-    ]
-}
-
 /// The event's kind, as API Gateway's answer to it depends on it.
 fn kind(event: &Value) -> &'static str {
     match (event["version"].as_str(), event["type"].as_str()) {
@@ -74,8 +62,11 @@ async fn a_store_outage_is_a_function_error_and_never_a_denial_for_every_authori
     let mut api = RuntimeApi::start().await;
     let log = std::env::temp_dir().join(format!("{}-verify-outage.log", unique_table()));
     // Nothing listens on port 1: every read is refused, as when DynamoDB is unreachable.
-    let mut function =
-        api.start_function(&release_binary("verify-secret"), &env("http://127.0.0.1:1", "unreachable"), Some(&log));
+    let mut function = api.start_function(
+        &release_binary("verify-secret"),
+        &function_env_at("http://127.0.0.1:1", "unreachable"),
+        Some(&log),
+    );
     let events = authorizer_events();
     let mut kinds: Vec<&str> = events.iter().map(|(_, e)| kind(e)).collect();
     kinds.dedup();
@@ -115,7 +106,8 @@ async fn with_the_store_up_a_wrong_secret_still_gets_the_ordinary_denial_of_its_
     set_app_attribute(&store, &demo, "secretHash", Some(AttributeValue::S(hash))).await;
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run with `make test`");
     let mut api = RuntimeApi::start().await;
-    let mut function = api.start_function(&release_binary("verify-secret"), &env(&endpoint, store.table()), None);
+    let mut function =
+        api.start_function(&release_binary("verify-secret"), &function_env_at(&endpoint, store.table()), None);
     // The sample events' header, with another secret.
     let wrong = {
         use base64::Engine;

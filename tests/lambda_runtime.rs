@@ -41,20 +41,6 @@ async fn demo_table() -> DynamoStore {
     store
 }
 
-fn function_env(table: &str) -> Vec<(&'static str, String)> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run with `make test`");
-    vec![
-        ("TABLE_NAME", table.to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        // The most verbose settings a user can make: still no payload may reach the log.
-        ("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()),
-        ("LOG_SIGNABLE_BODY", "true".into()),
-    ]
-}
-
 /// The HTTP status, a header and the body of a Lambda proxy response, whatever its kind.
 struct Proxied {
     status: u64,

@@ -82,24 +82,20 @@ async fn apps() -> Apps {
     Apps { store, client, api1, api2 }
 }
 
+/// [`function_env`] (the most verbose log settings: still no secret or token in the log),
+/// with moto's KMS and the token settings.
 fn oauth_env(table: &str, keys: &str, issuer: &str) -> Vec<(&'static str, String)> {
-    let endpoint = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name}: run with `make test`"));
-    vec![
-        ("TABLE_NAME", table.to_owned()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint("AWS_ENDPOINT_URL_DYNAMODB")),
-        ("AWS_ENDPOINT_URL_KMS", endpoint("AWS_ENDPOINT_URL_KMS")),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+    let kms = std::env::var("AWS_ENDPOINT_URL_KMS").expect("AWS_ENDPOINT_URL_KMS: run with `make test`");
+    let mut env = function_env(table);
+    env.extend([
+        ("AWS_ENDPOINT_URL_KMS", kms),
         // moto keeps keys per region: the one the tests made them in.
         ("AWS_REGION", std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())),
         ("TOKEN_SIGNING_KEYS", keys.to_owned()),
         ("ISSUER", issuer.to_owned()),
         ("TOKEN_LIFETIME_SECONDS", "300".into()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
-        // The most verbose settings a user can make: still no secret or token in the log.
-        ("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()),
-        ("LOG_SIGNABLE_BODY", "true".into()),
-    ]
+    ]);
+    env
 }
 
 /// The shipped function under the Runtime API stand-in, logging to a file.

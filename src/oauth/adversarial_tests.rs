@@ -13,6 +13,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
+use super::tests::{basic, post};
 use super::*;
 use crate::deadline::Deadline;
 use crate::error::Error;
@@ -88,21 +89,6 @@ fn world(signer: RsaSigner, cost: u32) -> (OAuth<MemoryStore, RsaSigner>, Secret
     let api = add("org-b", "proj-2", "app-2", API_CLIENT, "API");
     let config = OAuthConfig { signing_keys: vec!["k".into()], token_lifetime: 600, issuer: Some(ISSUER.into()) };
     (OAuth::new(store, signer, cost, config), Secrets { client, api, api_same })
-}
-
-fn basic(client: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{client}:{secret}")))
-}
-
-fn post(path: &str, body: &str, authorization: Option<&str>) -> Request {
-    let mut builder = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(value) = authorization {
-        builder = builder.header("authorization", value);
-    }
-    builder.body(Body::Text(body.to_owned())).unwrap()
 }
 
 async fn answer<S: Signer>(oauth: &OAuth<MemoryStore, S>, request: Request) -> (u16, Value) {

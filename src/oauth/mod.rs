@@ -396,7 +396,8 @@ mod tests {
         (OAuth::new(store, signer, 4, config), secret, app)
     }
 
-    fn post(path: &str, body: &str, authorization: Option<&str>) -> Request {
+    /// A form POST to `path`, as API Gateway hands it over (shared with the adversarial tests).
+    pub(super) fn post(path: &str, body: &str, authorization: Option<&str>) -> Request {
         let mut builder = lambda_http::http::Request::builder()
             .method("POST")
             .uri(path)
@@ -407,7 +408,7 @@ mod tests {
         builder.body(Body::Text(body.to_owned())).unwrap()
     }
 
-    fn basic(client: &str, secret: &str) -> String {
+    pub(super) fn basic(client: &str, secret: &str) -> String {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}")))
     }
 

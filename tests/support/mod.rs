@@ -27,6 +27,26 @@ pub const ORG_CLAIM: &str = "urn:zitadel:iam:user:resourceowner:id";
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// A shipped function's environment against DynamoDB at `dynamodb` (DynamoDB Local, or an
+/// address in front of it), at the most verbose log settings a user can make: still no
+/// secret, hash or payload may reach the log.
+pub fn function_env_at(dynamodb: &str, table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("TABLE_NAME", table.to_owned()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".into()),
+        ("AWS_LAMBDA_LOG_LEVEL", "TRACE".into()),
+        ("LOG_SIGNABLE_BODY", "true".into()),
+    ]
+}
+
+/// [`function_env_at`] the DynamoDB Local that `make test` started.
+pub fn function_env(table: &str) -> Vec<(&'static str, String)> {
+    function_env_at(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run with `make test`"), table)
+}
+
 /// A client for the DynamoDB Local that `make test` started.
 pub async fn dynamodb_store(table: &str) -> DynamoStore {
     assert!(
